@@ -1,0 +1,38 @@
+# Two entry points for a fresh machine: `make demo` and `make test`. Each creates or refreshes the
+# virtualenv in .venv and installs what it needs first.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+VZERO := $(VENV)/bin/vzero
+INSTALLED := $(VENV)/.installed-core
+DEMO := demo_out
+
+.PHONY: demo test test-slow bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(INSTALLED): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+demo: $(INSTALLED)
+	$(VZERO) chart --out $(DEMO)/chart --num 48 --seed 0 --workers 2 --shard-size 24
+	$(VZERO) info $(DEMO)/chart
+	@echo
+	@echo "Look at: $(DEMO)/chart/preview.png (contact sheet), $(DEMO)/chart/README.md (dataset card),"
+	@echo "         $(DEMO)/chart/data/*.parquet (pairs), $(DEMO)/chart/report.jsonl (retries and skips)."
+
+test: $(INSTALLED)
+	$(PY) -m pytest -m "not slow and not gpu" -q
+
+test-slow: $(INSTALLED)
+	$(PY) -m pytest -m "slow" -q
+
+bench: $(INSTALLED)
+	$(PY) bench/bench_chart.py
+
+clean:
+	rm -rf $(DEMO) .pytest_cache

@@ -1,0 +1,1 @@
+"""CLEVR-style 3D scene pairs rendered with Blender (issue 3)."""

@@ -1,0 +1,290 @@
+"""The resumable, sharded, parallel runner every domain uses: `(config, index) -> record`, at scale.
+
+Items are made in a process pool; the parent collects them per shard and writes each shard once all
+of its items are in. Because an item depends only on (config, run seed, index), shards are identical
+whatever the worker count, the `--shard i/n` split, or the order in which items finish.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import time
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.progress import Progress
+
+import datagen
+from datagen import manifest as manifests
+from datagen.card import write_card
+from datagen.errors import ConfigError, GenerationError, ResumeMismatchError
+from datagen.preview import write_preview
+from datagen.registry import Domain
+from datagen.shards import DATA_DIR, ShardPlan, plan_shards, remove_stale_temporaries, select_shards, write_shard
+from datagen.worker import ItemOutcome, WorkerSpec, init_worker, make_items
+
+ITEMS_PER_TASK = 4
+TASKS_IN_FLIGHT_PER_WORKER = 4
+MAX_POOL_RESTARTS = 3
+# Abort once this many items have failed and they are most of what was tried: that is a bug or a bad
+# config, not a few bad inputs.
+ABORT_AFTER_FAILURES = 20
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run; only `num`, `seed` and `shard_size` (with the domain config) decide the output bytes."""
+
+    out: Path
+    """Dataset folder (created if missing)."""
+    num: int
+    """Number of pair indices to make, `0 .. num-1`."""
+    seed: int = 0
+    """Run seed; every item's seed derives from it and the item's index."""
+    workers: int = 1
+    """Worker processes."""
+    shard_size: int = 500
+    """Items per Parquet shard."""
+    job: tuple[int, int] | None = None
+    """`(i, n)`: make only every n-th shard starting at i, for job arrays writing into one folder."""
+    max_attempts: int = 4
+    """Attempts per item (derived seeds) before it is skipped and reported."""
+    command: str = ""
+    """The command line that started the run, recorded in the manifest and the dataset card."""
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a call to `run` did, for the CLI's summary table."""
+
+    out: Path
+    shards_made: int
+    shards_kept: int
+    records_made: int
+    retried: int
+    skipped: int
+    complete: bool
+    seconds: float
+
+
+def validate_options(options: RunOptions) -> None:
+    """Fail before any work on options that cannot be right."""
+    if options.num <= 0:
+        raise ConfigError(f"--num must be a positive number of pairs, got {options.num}")
+    if options.seed < 0:
+        raise ConfigError(f"--seed must be >= 0, got {options.seed}")
+    if options.workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {options.workers}")
+    if options.shard_size < 1:
+        raise ConfigError(f"--shard-size must be >= 1, got {options.shard_size}")
+    if options.max_attempts < 1:
+        raise ConfigError(f"max_attempts must be >= 1, got {options.max_attempts}")
+    if options.job is not None:
+        index, count = options.job
+        if count < 1 or not 0 <= index < count:
+            raise ConfigError(f"--shard must be i/n with 0 <= i < n, got {index}/{count}")
+
+
+def prepare_out_dir(out: Path) -> None:
+    """Create the folder and prove it is writable, or explain why it cannot be used."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"output {out} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / manifests.MANIFEST_NAME).exists():
+        raise ConfigError(f"output folder {out} is not empty and holds no {manifests.MANIFEST_NAME}; use a new folder")
+    try:
+        (out / DATA_DIR).mkdir(parents=True, exist_ok=True)
+        probe = out / DATA_DIR / ".write-probe"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise ConfigError(f"cannot write to output folder {out}: {error.strerror or error}") from error
+
+
+def open_run(domain: Domain, config: Any, options: RunOptions, skipped_inputs: list[dict]) -> dict[str, Any]:
+    """Start a manifest, or check that the existing one was made by the same command."""
+    wanted = manifests.fingerprint(
+        domain=domain.name,
+        config=dataclasses.asdict(config),
+        num=options.num,
+        seed=options.seed,
+        shard_size=options.shard_size,
+        version=datagen.__version__,
+    )
+    with manifests.locked(options.out):
+        manifest = manifests.read_manifest(options.out)
+        if manifest is not None:
+            changed = manifests.differences(manifest["fingerprint"], wanted)
+            if changed:
+                raise ResumeMismatchError(str(options.out), changed)
+            return manifest
+        manifest = {
+            "format": manifests.FORMAT_VERSION,
+            "fingerprint": wanted,
+            "command": options.command,
+            "num_shards": len(plan_shards(options.num, options.shard_size)),
+            "shards": {},
+            "input_report": skipped_inputs,
+        }
+        manifests.write_manifest(options.out, manifest)
+        return manifest
+
+
+def shards_to_make(out: Path, manifest: dict[str, Any], plans: list[ShardPlan]) -> tuple[list[ShardPlan], int]:
+    """Planned shards that are missing or fail their checksum, and how many were kept."""
+    todo: list[ShardPlan] = []
+    kept = 0
+    for plan in plans:
+        entry = manifest["shards"].get(plan.name)
+        path = out / plan.relative_path
+        if entry is not None and path.exists() and manifests.sha256_file(path) == entry["sha256"]:
+            kept += 1
+        else:
+            todo.append(plan)
+    return todo, kept
+
+
+def record_shard(out: Path, plan: ShardPlan, outcomes: list[ItemOutcome]) -> tuple[int, list[dict]]:
+    """Write one finished shard and register it in the manifest; returns (records, report events)."""
+    outcomes.sort(key=lambda outcome: outcome.index)
+    rows = [outcome.row for outcome in outcomes if outcome.row is not None]
+    events = [event for outcome in outcomes for event in outcome.events]
+    path = out / plan.relative_path
+    remove_stale_temporaries(path)
+    digest = write_shard(rows, path)
+    entry = {
+        "path": plan.relative_path,
+        "start": plan.start,
+        "stop": plan.stop,
+        "records": len(rows),
+        "sha256": digest,
+        "bytes": path.stat().st_size,
+        "report": events,
+    }
+    with manifests.locked(out):
+        manifest = manifests.read_manifest(out)
+        manifest["shards"][plan.name] = entry
+        manifests.write_manifest(out, manifest)
+    return len(rows), events
+
+
+def task_queue(plans: list[ShardPlan]) -> deque[tuple[int, list[int]]]:
+    """`(shard number, indices)` tasks in shard order, never crossing a shard boundary."""
+    tasks: deque[tuple[int, list[int]]] = deque()
+    for plan in plans:
+        for start in range(plan.start, plan.stop, ITEMS_PER_TASK):
+            tasks.append((plan.number, list(range(start, min(start + ITEMS_PER_TASK, plan.stop)))))
+    return tasks
+
+
+class ShardCollector:
+    """Collects outcomes per shard in the parent and writes each shard as soon as it is complete."""
+
+    def __init__(self, out: Path, plans: list[ShardPlan]) -> None:
+        self.out = out
+        self.plans = {plan.number: plan for plan in plans}
+        self.outcomes: dict[int, list[ItemOutcome]] = {plan.number: [] for plan in plans}
+        self.records = 0
+        self.retried = 0
+        self.skipped = 0
+        self.finished_items = 0
+        self.first_failure = ""
+
+    def add(self, shard: int, outcomes: list[ItemOutcome]) -> None:
+        for outcome in outcomes:
+            self.finished_items += 1
+            self.retried += sum(event["event"] == "retried" for event in outcome.events)
+            if outcome.row is None:
+                self.skipped += 1
+                self.first_failure = self.first_failure or outcome.events[-1]["reason"]
+        self.check_failure_rate()
+        bucket = self.outcomes[shard]
+        bucket.extend(outcomes)
+        plan = self.plans[shard]
+        if len(bucket) == plan.stop - plan.start:
+            records, _ = record_shard(self.out, plan, bucket)
+            self.records += records
+            del self.outcomes[shard]
+
+    def check_failure_rate(self) -> None:
+        if self.skipped >= ABORT_AFTER_FAILURES and self.skipped * 2 > self.finished_items:
+            raise GenerationError(
+                f"{self.skipped} of {self.finished_items} items failed every attempt; stopping. "
+                f"First reason: {self.first_failure}"
+            )
+
+
+def execute(plans: list[ShardPlan], spec: WorkerSpec, options: RunOptions, progress: Progress | None) -> ShardCollector:
+    """Make every item of `plans` in a process pool, restarting the pool if a worker dies."""
+    collector = ShardCollector(options.out, plans)
+    tasks = task_queue(plans)
+    task_id = progress.add_task(spec.domain, total=sum(p.stop - p.start for p in plans)) if progress else None
+    restarts = 0
+    context = multiprocessing.get_context("spawn")
+    while tasks:
+        pool = ProcessPoolExecutor(options.workers, mp_context=context, initializer=init_worker, initargs=(spec,))
+        in_flight: dict[Future, tuple[int, list[int]]] = {}
+        try:
+            while tasks or in_flight:
+                while tasks and len(in_flight) < options.workers * TASKS_IN_FLIGHT_PER_WORKER:
+                    task = tasks.popleft()
+                    in_flight[pool.submit(make_items, task[1])] = task
+                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                for future in sorted(done, key=lambda f: in_flight[f][1][0]):
+                    shard, _ = in_flight[future]
+                    outcomes = future.result()
+                    del in_flight[future]
+                    restarts = 0
+                    collector.add(shard, outcomes)
+                    if progress is not None:
+                        progress.advance(task_id, len(outcomes))
+        except BrokenProcessPool as error:
+            pool.shutdown(wait=False, cancel_futures=True)
+            restarts += 1
+            if restarts > MAX_POOL_RESTARTS:
+                raise GenerationError(f"worker processes died {restarts} times in a row; last: {error}") from error
+            if progress is not None:
+                progress.console.print(f"[yellow]a worker process died ({error}); restarting the pool[/]")
+            tasks.extendleft(reversed(sorted(in_flight.values(), key=lambda task: task[1][0])))
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        else:
+            pool.shutdown(wait=True)
+    return collector
+
+
+def run(domain: Domain, config: Any, options: RunOptions, *, progress: Progress | None = None) -> RunSummary:
+    """Make (or finish) the dataset of `options.num` pairs of `domain` in `options.out`.
+
+    Re-running the same call keeps every verified shard and makes only the missing ones; a call with a
+    different config into the same folder raises `ResumeMismatchError` before any work.
+    """
+    started = time.perf_counter()
+    validate_options(options)
+    generator = domain.make_generator(config)
+    prepare_out_dir(options.out)
+    skipped_inputs = [{"event": "input_skipped", "source": e.source, "reason": e.reason} for e in generator.skipped_inputs]
+    manifest = open_run(domain, config, options, skipped_inputs)
+    plans = select_shards(plan_shards(options.num, options.shard_size), options.job)
+    todo, kept = shards_to_make(options.out, manifest, plans)
+    spec = WorkerSpec(domain.name, domain.make_generator, config, domain.quality, options.seed, options.max_attempts)
+    collector = execute(todo, spec, options, progress) if todo else ShardCollector(options.out, [])
+    final = manifests.read_manifest(options.out)
+    if final["complete"]:
+        write_preview(options.out)
+        write_card(options.out)
+    return RunSummary(
+        out=options.out,
+        shards_made=len(todo),
+        shards_kept=kept,
+        records_made=collector.records,
+        retried=collector.retried,
+        skipped=collector.skipped,
+        complete=bool(final["complete"]),
+        seconds=time.perf_counter() - started,
+    )

@@ -1,0 +1,75 @@
+"""Shard planning and writing: Parquet files that appear under their final name only when complete."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from datagen.manifest import sha256_file
+from datagen.record import PAIR_FEATURES
+
+DATA_DIR = "data"
+# Row groups of ~100 image rows keep streaming reads light, as `datasets` does for image data.
+ROW_GROUP_SIZE = 100
+
+
+@dataclass(frozen=True)
+class ShardPlan:
+    """Shard `number` of `total` holds item indices `[start, stop)`."""
+
+    number: int
+    total: int
+    start: int
+    stop: int
+
+    @property
+    def name(self) -> str:
+        return f"train-{self.number:05d}-of-{self.total:05d}.parquet"
+
+    @property
+    def relative_path(self) -> str:
+        return f"{DATA_DIR}/{self.name}"
+
+
+def plan_shards(num: int, shard_size: int) -> list[ShardPlan]:
+    """Contiguous index ranges of `shard_size` items; the last shard may be shorter."""
+    total = -(-num // shard_size)
+    return [ShardPlan(k, total, k * shard_size, min((k + 1) * shard_size, num)) for k in range(total)]
+
+
+def select_shards(plans: list[ShardPlan], job: tuple[int, int] | None) -> list[ShardPlan]:
+    """The shards job `i` of `n` makes (`--shard i/n`): every n-th, starting at i."""
+    if job is None:
+        return plans
+    index, count = job
+    return [plan for plan in plans if plan.number % count == index]
+
+
+def temporary_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def remove_stale_temporaries(path: Path) -> None:
+    """Delete leftovers of an interrupted write of this shard (any process id)."""
+    for leftover in path.parent.glob(f".{path.name}.*.tmp"):
+        leftover.unlink(missing_ok=True)
+
+
+def write_shard(rows: list[dict[str, Any]], path: Path) -> str:
+    """Write `rows` (sorted by the caller) as one Parquet shard and return its sha256.
+
+    The schema carries `datasets`' feature metadata so that Image columns decode as images, locally
+    and on the Hub. The file is written under a temporary name, fsynced, then renamed.
+    """
+    table = pa.Table.from_pylist(rows, schema=PAIR_FEATURES.arrow_schema)
+    temporary = temporary_path(path)
+    pq.write_table(table, temporary, row_group_size=ROW_GROUP_SIZE)
+    with temporary.open("rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+    return sha256_file(path)

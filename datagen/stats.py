@@ -1,0 +1,49 @@
+"""Dataset statistics shared by `vzero info` and the dataset card."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from datagen.manifest import read_manifest
+from datagen.reading import iter_rows, png_size
+
+DIFFICULTY_BINS = 10
+
+
+@dataclass
+class DatasetStats:
+    """Counts over every record of a dataset folder, plus the run's rejects from its manifest."""
+
+    records: int = 0
+    domains: Counter = field(default_factory=Counter)
+    edit_ops: Counter = field(default_factory=Counter)
+    edits_per_pair: Counter = field(default_factory=Counter)
+    image_sizes: Counter = field(default_factory=Counter)
+    difficulty_histogram: list[int] = field(default_factory=lambda: [0] * DIFFICULTY_BINS)
+    retried: int = 0
+    skipped: int = 0
+    inputs_skipped: int = 0
+    planned: int | None = None
+
+
+def compute_stats(dataset_dir: Path) -> DatasetStats:
+    """Read the light columns of every shard (images only for their PNG headers)."""
+    stats = DatasetStats()
+    for row in iter_rows(dataset_dir, ["domain", "edits", "difficulty", "civilian"]):
+        stats.records += 1
+        stats.domains[row["domain"]] += 1
+        stats.edits_per_pair[len(row["edits"])] += 1
+        stats.edit_ops.update(edit["op"] for edit in row["edits"])
+        width, height = png_size(row["civilian"]["bytes"])
+        stats.image_sizes[f"{width}x{height}"] += 1
+        bin_index = min(int(row["difficulty"] * DIFFICULTY_BINS), DIFFICULTY_BINS - 1)
+        stats.difficulty_histogram[max(bin_index, 0)] += 1
+    manifest = read_manifest(dataset_dir)
+    if manifest is not None:
+        stats.retried = manifest["counts"]["retried"]
+        stats.skipped = manifest["counts"]["skipped"]
+        stats.inputs_skipped = len(manifest.get("input_report", []))
+        stats.planned = manifest["counts"]["planned"]
+    return stats

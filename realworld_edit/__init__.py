@@ -1,0 +1,1 @@
+"""Real-photo pairs edited with OpenCV (issue 4)."""

@@ -1,0 +1,1 @@
+"""Iterative-SPO training of VLMs on pair datasets (issue 6)."""
