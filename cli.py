@@ -8,7 +8,6 @@ from __future__ import annotations
 import functools
 import os
 import shlex
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -100,7 +99,19 @@ def print_summary(summary) -> None:
         console.print(f"load:    datasets.load_dataset({str(summary.out)!r}, split='train')")
 
 
-def run_domain(domain_name: str, config, *, out: Path, num: int, seed: int, workers: int | None, shard_size: int, shard: str | None) -> None:
+def command_line(context: typer.Context) -> str:
+    """The command with every option as it took effect, so the card and manifest show how to repeat it."""
+    words = ["vzero", context.info_name or ""]
+    for name, value in context.params.items():
+        if value is None or value == [] or name == "workers":
+            continue
+        if isinstance(value, (list, tuple)):
+            value = ",".join(map(str, value))
+        words += [f"--{name.replace('_', '-')}", str(value)]
+    return shlex.join(words)
+
+
+def run_domain(context: typer.Context, domain_name: str, config, *, out: Path, num: int, seed: int, workers: int | None, shard_size: int, shard: str | None) -> None:
     """Shared body of the generation commands."""
     from datagen.progress import generation_progress
     from datagen.registry import get_domain
@@ -113,7 +124,7 @@ def run_domain(domain_name: str, config, *, out: Path, num: int, seed: int, work
         workers=workers or os.cpu_count() or 1,
         shard_size=shard_size,
         job=parse_job(shard),
-        command=shlex.join(["vzero", *sys.argv[1:]]),
+        command=command_line(context),
     )
     with generation_progress(console) as progress:
         summary = run(get_domain(domain_name), config, options, progress=progress)
@@ -123,6 +134,7 @@ def run_domain(domain_name: str, config, *, out: Path, num: int, seed: int, work
 @app.command()
 @reports_errors
 def chart(
+    context: typer.Context,
     out: OutOption,
     num: NumOption,
     seed: SeedOption = 0,
@@ -142,7 +154,7 @@ def chart(
     fields = {"width": width, "height": height, "changes": changes, "tables": str(tables) if tables else None}
     fields |= {key: value for key, value in [("kinds", split_names(kinds)), ("edit_kinds", split_names(edit_kinds))] if value}
     config = ChartConfig(**fields)
-    run_domain("chart", config, out=out, num=num, seed=seed, workers=workers, shard_size=shard_size, shard=shard)
+    run_domain(context, "chart", config, out=out, num=num, seed=seed, workers=workers, shard_size=shard_size, shard=shard)
 
 
 @app.command()

@@ -7,7 +7,7 @@ from pathlib import Path
 import datasets
 
 from datagen.errors import DatasetError
-from datagen.record import PAIR_FEATURES
+from datagen.features import PAIR_FEATURES
 
 
 def load_pairs(source: str | Path, *, split: str = "train", streaming: bool = False) -> datasets.Dataset | datasets.IterableDataset:

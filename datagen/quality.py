@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
+import cv2
 
 from datagen.errors import QualityRejected
-from datagen.masks import dilate
+from datagen.masks import channel_max, dilate
 from datagen.record import Pair
 
 
@@ -33,7 +33,7 @@ class QualityGate:
             raise QualityRejected(f"image sizes differ: civilian {civilian.shape}, spy {spy.shape}")
         if mask.shape != civilian.shape[:2]:
             raise QualityRejected(f"diff_mask shape {mask.shape} does not match image {civilian.shape[:2]}")
-        delta = np.abs(civilian.astype(np.int16) - spy.astype(np.int16)).max(axis=2)
+        delta = channel_max(cv2.absdiff(civilian, spy))
         outside = ~dilate(mask.astype(bool), self.mask_dilation)
         leaked = int((delta[outside] > self.tolerance).sum())
         if leaked:

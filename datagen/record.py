@@ -1,7 +1,8 @@
 """The pair record: the one contract between every generator and every consumer (DESIGN.md).
 
-A domain returns a `Pair` of plain arrays; `encode_pair` turns it into a row of `PAIR_FEATURES`, whose
-Image columns hold PNG bytes so that a shard is self-contained on disk and on the Hub.
+A domain returns a `Pair` of plain arrays; `encode_pair` turns it into a row of `datagen.features.PAIR_FEATURES`,
+whose Image columns hold PNG bytes so that a shard is self-contained on disk and on the Hub. This module
+does not import `datasets`, so that worker processes start quickly.
 """
 
 from __future__ import annotations
@@ -12,36 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from datasets import Features, Image, List, Value
 from PIL import Image as PILImage
 
 # zlib level 1 is ~2x faster than the default 6 and only ~25% larger on rendered images; encoding
 # is a large share of a chart pair's cost.
 PNG_COMPRESS_LEVEL = 1
-
-EDIT_FEATURES = {
-    "op": Value("string"),
-    "target": Value("string"),
-    "before": Value("string"),
-    "after": Value("string"),
-}
-
-PAIR_FEATURES = Features(
-    {
-        "id": Value("string"),
-        "domain": Value("string"),
-        "civilian": Image(),
-        "spy": Image(),
-        "diff_mask": Image(),
-        "diff_boxes": List(List(Value("int32"), length=4)),
-        "edits": List(EDIT_FEATURES),
-        "description": Value("string"),
-        "difficulty": Value("float32"),
-        "meta": Value("string"),
-        "seed": Value("int64"),
-    }
-)
-
 
 @dataclass(frozen=True)
 class Edit:
@@ -93,7 +69,7 @@ def png_bytes(pixels: np.ndarray) -> bytes:
 
 
 def encode_pair(pair: Pair, *, domain: str, run_seed: int, index: int, seed: int) -> dict[str, Any]:
-    """The Parquet row of `pair` as declared by `PAIR_FEATURES`."""
+    """The Parquet row of `pair` as declared by `datagen.features.PAIR_FEATURES`."""
     return {
         "id": record_id(domain, run_seed, index),
         "domain": domain,

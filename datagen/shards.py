@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from datagen.manifest import sha256_file
-from datagen.record import PAIR_FEATURES
+from datagen.features import PAIR_FEATURES
 
 DATA_DIR = "data"
 # Row groups of ~100 image rows keep streaming reads light, as `datasets` does for image data.
