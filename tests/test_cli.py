@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 from typer.testing import CliRunner
@@ -80,3 +81,29 @@ def test_unwritable_output_and_missing_dataset_are_reported(tmp_path):
     empty.mkdir()
     no_shards = runner.invoke(app, ["preview", str(empty)])
     assert no_shards.exit_code == 1 and "no data/*.parquet" in no_shards.output
+
+
+def test_user_tables_are_charted_and_bad_files_reported_not_fatal(tmp_path):
+    tables = tmp_path / "tables"
+    tables.mkdir()
+    rows = "\n".join(f"{year},{100 + 7 * i},{80 + (i * 13) % 17}" for i, year in enumerate(range(2010, 2022)))
+    (tables / "sales.csv").write_text("Year,North,South\n" + rows + "\n")
+    (tables / "empty.csv").write_text("")
+    (tables / "latin1.csv").write_bytes("Région,Valeur\nÎle,3\nCôte,4\n".encode("latin-1"))
+    (tables / "words.csv").write_text("name,city\nann,rome\nbob,oslo\n")
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["chart", "--out", str(out), "--num", "4", "--size", "256x192", "--workers", "1",
+                                 "--tables", str(tables), "--kinds", "bar,line,grouped_bar"])
+    assert result.exit_code == 0, result.output
+    report = [json.loads(line) for line in (out / "report.jsonl").read_text().splitlines()]
+    skipped = {event["source"].rsplit("/", 1)[-1]: event["reason"] for event in report if event["event"] == "input_skipped"}
+    assert set(skipped) == {"empty.csv", "latin1.csv", "words.csv"}
+    assert "UTF-8" in skipped["latin1.csv"] and "numeric" in skipped["words.csv"]
+    metas = [json.loads(m) for m in pq.read_table(out / "data" / "train-00000-of-00001.parquet").column("meta").to_pylist()]
+    assert metas and all(meta["civilian"]["table"]["source"].endswith("sales.csv") for meta in metas)
+
+    only_bad = tmp_path / "only-bad"
+    only_bad.mkdir()
+    (only_bad / "empty.csv").write_text("")
+    failed = runner.invoke(app, ["chart", "--out", str(tmp_path / "never"), "--num", "2", "--tables", str(only_bad)])
+    assert failed.exit_code == 1 and "no usable table" in failed.output and "empty.csv" in failed.output

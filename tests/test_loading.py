@@ -1,0 +1,33 @@
+"""`datagen.loading.load_pairs`, the loader training and export read pairs through."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from datagen.errors import DatasetError
+from datagen.features import PAIR_FEATURES
+from datagen.loading import load_pairs
+
+
+def test_a_local_dataset_folder_loads_with_the_pair_features(chart_dataset):
+    pairs = load_pairs(chart_dataset)
+    assert pairs.features == PAIR_FEATURES and len(pairs) == 12
+    streamed = next(iter(load_pairs(chart_dataset, streaming=True)))
+    assert streamed["id"] == pairs[0]["id"] and streamed["spy"].size == pairs[0]["spy"].size
+
+
+def test_a_folder_without_the_pair_schema_is_refused_naming_the_missing_columns(tmp_path):
+    (tmp_path / "data").mkdir()
+    pd.DataFrame({"image": ["a"], "label": [1]}).to_parquet(tmp_path / "data" / "train-00000-of-00001.parquet")
+    with pytest.raises(DatasetError, match="missing column.*civilian"):
+        load_pairs(tmp_path)
+
+
+def test_a_file_or_a_malformed_id_is_refused(tmp_path):
+    a_file = tmp_path / "x.parquet"
+    a_file.write_bytes(b"")
+    with pytest.raises(DatasetError, match="is a file"):
+        load_pairs(a_file)
+    with pytest.raises(DatasetError, match="neither a local folder nor a Hub dataset id"):
+        load_pairs("not-a-folder-and-no-slash")
