@@ -158,6 +158,20 @@ def _of_series(spec: ChartSpec, series: int) -> str:
     return f"of '{spec.table.series_names[series]}' " if len(spec.table.series_names) > 1 else ""
 
 
+_MARKS = {"bar": "bars", "barh": "bars", "grouped_bar": "bars", "stacked_bar": "bars", "line": "line", "area": "area",
+          "scatter": "points", "histogram": "bars", "box": "box", "heatmap": "cells"}
+
+
+def _marks_of(spec: ChartSpec, series: int, marks: str | None = None) -> str:
+    """"'North' line" when the chart names its series (legend, axis), just "line" when its one series is unnamed.
+
+    A scatter's two series are its axes, not groups of points, so its points are never named by series.
+    """
+    marks = marks or _MARKS[spec.kind]
+    named = len(spec.table.series_names) > 1 and spec.kind != "scatter"
+    return f"'{spec.table.series_names[series]}' {marks}" if named else marks
+
+
 def _shifted(spec: ChartSpec, old: float, series: int, rng: np.random.Generator) -> float | None:
     """A new value 20-60% away from `old` and at least a clearly visible share of the axis away."""
     values = [v for row in spec.table.values for v in row]
@@ -221,7 +235,7 @@ def _change_sample(spec: ChartSpec, rng: np.random.Generator, touched: frozenset
         new = round(above if rng.random() < 0.5 or (below < 0 <= min(row)) else below, decimals)
     name, label, unit = spec.table.series_names[series], spec.table.categories[index], spec.table.unit
     edit = Edit("change_value", f"'{name}' sample '{label}'", _text(spec, old), _text(spec, new))
-    clause = (f"one '{name}' value changed from {with_unit(_text(spec, old), unit)} "
+    clause = (f"one {_marks_of(spec, series, 'value')} changed from {with_unit(_text(spec, old), unit)} "
               f"to {with_unit(_text(spec, new), unit)}")
     table = _with_value(spec.table, series, index, new)
     return Change(replace(spec, table=table), edit, clause, frozenset({f"cat:{label}"}))
@@ -549,8 +563,7 @@ def _recolor(spec: ChartSpec, rng: np.random.Generator, touched: frozenset[str])
         # A scatter's two series are its x and y; its points are drawn in the first colour.
         drawn = table.series_names[:1] if spec.kind == "scatter" else table.series_names
         used = list(style.colors[: len(drawn)])
-        single = {"bar": "bars", "barh": "bars", "scatter": "points"}
-        targets = [(s, f"series:{name}", single.get(spec.kind, f"series '{name}'")) for s, name in enumerate(drawn)]
+        targets = [(s, f"series:{name}", _marks_of(spec, s)) for s, name in enumerate(drawn)]
     targets = [t for t in targets if t[1] not in touched]
     if not targets:
         return None
@@ -585,8 +598,8 @@ def _change_marker(spec: ChartSpec, rng: np.random.Generator, touched: frozenset
     new = str(rng.choice([m for m in MARKERS if m not in markers]))
     spy = replace(spec, style=replace(spec.style, markers=markers[:s] + (new,) + markers[s + 1 :]))
     name = spec.table.series_names[s]
-    target = "points" if spec.kind == "scatter" else f"series '{name}'"
-    owner = "point" if spec.kind == "scatter" else f"'{name}'"
+    target = _marks_of(spec, s)
+    owner = "point" if spec.kind == "scatter" else target
     clause = f"the {owner} markers changed from {_plural(markers[s])} to {_plural(new)}"
     return Change(spy, Edit("change_marker", target, markers[s], new), clause, frozenset({f"series:{name}"}))
 

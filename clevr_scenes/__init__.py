@@ -1,1 +1,1 @@
-"""CLEVR-style 3D scene pairs rendered with Blender (issue 3)."""
+"""CLEVR-style 3D scene pairs rendered with Blender's `bpy`: not built yet (the README lists what exists)."""

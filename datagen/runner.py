@@ -148,8 +148,8 @@ def shards_to_make(out: Path, manifest: dict[str, Any], plans: list[ShardPlan]) 
     return todo, kept
 
 
-def record_shard(out: Path, plan: ShardPlan, outcomes: list[ItemOutcome]) -> tuple[int, list[dict]]:
-    """Write one finished shard and register it in the manifest; returns (records, report events)."""
+def record_shard(out: Path, plan: ShardPlan, outcomes: list[ItemOutcome]) -> int:
+    """Write one finished shard, register it in the manifest and return how many records it holds."""
     outcomes.sort(key=lambda outcome: outcome.index)
     rows = [outcome.row for outcome in outcomes if outcome.row is not None]
     events = [event for outcome in outcomes for event in outcome.events]
@@ -169,7 +169,7 @@ def record_shard(out: Path, plan: ShardPlan, outcomes: list[ItemOutcome]) -> tup
         manifest = manifests.read_manifest(out)
         manifest["shards"][plan.name] = entry
         manifests.write_manifest(out, manifest)
-    return len(rows), events
+    return len(rows)
 
 
 def task_queue(plans: list[ShardPlan]) -> deque[tuple[int, list[int]]]:
@@ -206,8 +206,7 @@ class ShardCollector:
         bucket.extend(outcomes)
         plan = self.plans[shard]
         if len(bucket) == plan.stop - plan.start:
-            records, _ = record_shard(self.out, plan, bucket)
-            self.records += records
+            self.records += record_shard(self.out, plan, bucket)
             del self.outcomes[shard]
 
     def check_failure_rate(self) -> None:

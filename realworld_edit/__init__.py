@@ -1,1 +1,1 @@
-"""Real-photo pairs edited with OpenCV (issue 4)."""
+"""Real-photo pairs edited with OpenCV: not built yet (the README lists what exists)."""

@@ -1,1 +1,1 @@
-"""Iterative-SPO training of VLMs on pair datasets (issue 6)."""
+"""Iterative-SPO training of VLMs on pair datasets: not built yet (the README lists what exists)."""
