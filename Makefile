@@ -8,7 +8,7 @@ VZERO := $(VENV)/bin/vzero
 INSTALLED := $(VENV)/.installed-core
 DEMO := demo_out
 
-.PHONY: demo test test-slow bench clean
+.PHONY: demo test test-slow lint bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ test: $(INSTALLED)
 
 test-slow: $(INSTALLED)
 	$(PY) -m pytest -m "slow" -q
+
+lint: $(INSTALLED)
+	$(VENV)/bin/ruff check cli.py datagen chart_edit clevr_scenes realworld_edit training tests bench
+	$(VENV)/bin/ruff format --check cli.py datagen chart_edit clevr_scenes realworld_edit training tests bench
 
 bench: $(INSTALLED)
 	$(PY) bench/bench_chart.py

@@ -24,7 +24,9 @@ app = typer.Typer(
 console = Console()
 error_console = Console(stderr=True)
 
-OutOption = Annotated[Path, typer.Option("--out", "-o", help="Dataset folder to write; re-run the same command to resume.")]
+OutOption = Annotated[
+    Path, typer.Option("--out", "-o", help="Dataset folder to write; re-run the same command to resume.")
+]
 NumOption = Annotated[int, typer.Option("--num", "-n", help="Number of pairs to make.")]
 SeedOption = Annotated[int, typer.Option(help="Run seed; each pair's seed derives from it and the pair's index.")]
 WorkersOption = Annotated[int, typer.Option(help="Worker processes (default: all CPU cores).")]
@@ -111,7 +113,18 @@ def command_line(context: typer.Context) -> str:
     return shlex.join(words)
 
 
-def run_domain(context: typer.Context, domain_name: str, config, *, out: Path, num: int, seed: int, workers: int | None, shard_size: int, shard: str | None) -> None:
+def run_domain(
+    context: typer.Context,
+    domain_name: str,
+    config,
+    *,
+    out: Path,
+    num: int,
+    seed: int,
+    workers: int | None,
+    shard_size: int,
+    shard: str | None,
+) -> None:
     """Shared body of the generation commands."""
     from datagen.progress import generation_progress
     from datagen.registry import get_domain
@@ -142,7 +155,9 @@ def chart(
     kinds: Annotated[list[str] | None, typer.Option(help="Chart kinds, comma-separated (default: all).")] = None,
     edit_kinds: Annotated[list[str] | None, typer.Option(help="Perturbations to draw from (default: all).")] = None,
     changes: Annotated[int, typer.Option(help="Changes per pair (the paper swaps two attributes).")] = 2,
-    tables: Annotated[Path | None, typer.Option(help="Folder of CSV/Parquet/JSON tables to chart instead of synthetic ones.")] = None,
+    tables: Annotated[
+        Path | None, typer.Option(help="Folder of CSV/Parquet/JSON tables to chart instead of synthetic ones.")
+    ] = None,
     size: Annotated[str, typer.Option(help="Image size WIDTHxHEIGHT.")] = "640x480",
     shard_size: ShardSizeOption = 500,
     shard: ShardOption = None,
@@ -152,16 +167,22 @@ def chart(
 
     width, height = parse_size(size)
     fields = {"width": width, "height": height, "changes": changes, "tables": str(tables) if tables else None}
-    fields |= {key: value for key, value in [("kinds", split_names(kinds)), ("edit_kinds", split_names(edit_kinds))] if value}
+    fields |= {
+        key: value for key, value in [("kinds", split_names(kinds)), ("edit_kinds", split_names(edit_kinds))] if value
+    }
     config = ChartConfig(**fields)
-    run_domain(context, "chart", config, out=out, num=num, seed=seed, workers=workers, shard_size=shard_size, shard=shard)
+    run_domain(
+        context, "chart", config, out=out, num=num, seed=seed, workers=workers, shard_size=shard_size, shard=shard
+    )
 
 
 @app.command()
 @reports_errors
 def preview(
     dataset: DatasetArgument,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="PNG to write (default: DIR/preview.png).")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="PNG to write (default: DIR/preview.png).")
+    ] = None,
     n: Annotated[int, typer.Option("--n", min=1, max=200, help="Number of pairs on the sheet.")] = 12,
 ) -> None:
     """Contact sheet of pairs: civilian | spy | difference outlined."""
@@ -177,8 +198,15 @@ def info(dataset: DatasetArgument) -> None:
     from datagen.stats import DIFFICULTY_BINS, compute_stats
 
     stats = compute_stats(dataset)
-    console.print(f"[bold]{dataset}[/]: {stats.records} pairs" + (f" of {stats.planned} planned" if stats.planned else ""))
-    for title, counter in [("domain", stats.domains), ("edit kind", stats.edit_ops), ("image size", stats.image_sizes), ("edits per pair", stats.edits_per_pair)]:
+    console.print(
+        f"[bold]{dataset}[/]: {stats.records} pairs" + (f" of {stats.planned} planned" if stats.planned else "")
+    )
+    for title, counter in [
+        ("domain", stats.domains),
+        ("edit kind", stats.edit_ops),
+        ("image size", stats.image_sizes),
+        ("edits per pair", stats.edits_per_pair),
+    ]:
         table = Table(title_justify="left")
         table.add_column(title)
         table.add_column("count", justify="right")
@@ -191,9 +219,14 @@ def info(dataset: DatasetArgument) -> None:
     histogram.add_column("")
     peak = max(stats.difficulty_histogram) or 1
     for i, count in enumerate(stats.difficulty_histogram):
-        histogram.add_row(f"{i / DIFFICULTY_BINS:.1f}-{(i + 1) / DIFFICULTY_BINS:.1f}", str(count), "█" * round(30 * count / peak))
+        histogram.add_row(
+            f"{i / DIFFICULTY_BINS:.1f}-{(i + 1) / DIFFICULTY_BINS:.1f}", str(count), "█" * round(30 * count / peak)
+        )
     console.print(histogram)
-    console.print(f"rejects: {stats.retried} attempts retried, {stats.skipped} items skipped, {stats.inputs_skipped} input files skipped")
+    console.print(
+        f"rejects: {stats.retried} attempts retried, {stats.skipped} items skipped, "
+        f"{stats.inputs_skipped} input files skipped"
+    )
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
@@ -41,8 +41,11 @@ def measure_runner(out: Path, num: int, workers: int, width: int, height: int) -
 
     cpu_before, _ = usage()
     started = time.perf_counter()
-    summary = run(DOMAIN, ChartConfig(width=width, height=height),
-                  RunOptions(out=out, num=num, seed=0, workers=workers, shard_size=num))
+    summary = run(
+        DOMAIN,
+        ChartConfig(width=width, height=height),
+        RunOptions(out=out, num=num, seed=0, workers=workers, shard_size=num),
+    )
     wall = time.perf_counter() - started
     cpu, rss = usage()
     return {"pairs": summary.records_made, "wall_s": wall, "cpu_s": cpu - cpu_before, "peak_rss_mib": rss}
@@ -57,8 +60,11 @@ def measure_naive(dataset: Path, num: int, width: int, height: int) -> dict:
     from chart_edit.spec import ChartSpec
     from datagen.record import png_bytes
 
-    metas = [json.loads(m) for p in sorted((dataset / "data").glob("*.parquet"))
-             for m in pq.read_table(p, columns=["meta"]).column("meta").to_pylist()][:num]
+    metas = [
+        json.loads(m)
+        for p in sorted((dataset / "data").glob("*.parquet"))
+        for m in pq.read_table(p, columns=["meta"]).column("meta").to_pylist()
+    ][:num]
     specs = [(ChartSpec.from_json(m["civilian"]), ChartSpec.from_json(m["spy"])) for m in metas]
     cpu_before, _ = usage()
     started = time.perf_counter()
@@ -73,21 +79,26 @@ def measure_naive(dataset: Path, num: int, width: int, height: int) -> dict:
 
 def in_subprocess(*arguments: str) -> dict:
     """Run this script in `--measure` mode and return the JSON it prints."""
-    result = subprocess.run([sys.executable, __file__, "--measure", *arguments], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, __file__, "--measure", *arguments], capture_output=True, text=True, check=True
+    )
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def markdown(rows: list[dict], num: int, size: str) -> str:
     lines = [
-        f"Chart pairs at {size}, {num} pairs per row; {os.cpu_count()} cores ({platform.processor() or platform.machine()}), "
-        f"Python {platform.python_version()}, {datetime.now(timezone.utc):%Y-%m-%d}.",
+        f"Chart pairs at {size}, {num} pairs per row; {os.cpu_count()} cores "
+        f"({platform.processor() or platform.machine()}), Python {platform.python_version()}, "
+        f"{datetime.now(UTC):%Y-%m-%d}.",
         "",
         "| configuration | pairs/s | CPU-s per pair | peak RSS (largest process) |",
         "|---|---:|---:|---:|",
     ]
     for row in rows:
-        lines.append(f"| {row['name']} | {row['pairs'] / row['wall_s']:.1f} | {row['cpu_s'] / row['pairs']:.4f} | "
-                     f"{row['peak_rss_mib']:.0f} MiB |")
+        lines.append(
+            f"| {row['name']} | {row['pairs'] / row['wall_s']:.1f} | {row['cpu_s'] / row['pairs']:.4f} | "
+            f"{row['peak_rss_mib']:.0f} MiB |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -100,8 +111,11 @@ def main() -> None:
     width, height = (int(v) for v in args.size.split("x"))
     if args.measure:
         mode, target, *rest = args.measure
-        result = (measure_runner(Path(target), args.num, int(rest[0]), width, height) if mode == "runner"
-                  else measure_naive(Path(target), args.num, width, height))
+        result = (
+            measure_runner(Path(target), args.num, int(rest[0]), width, height)
+            if mode == "runner"
+            else measure_naive(Path(target), args.num, width, height)
+        )
         print(json.dumps(result))
         return
 
@@ -121,8 +135,12 @@ def main() -> None:
     for column in ("configuration", "pairs/s", "CPU-s/pair", "peak RSS MiB"):
         table.add_column(column, justify="left" if column == "configuration" else "right")
     for row in rows:
-        table.add_row(row["name"], f"{row['pairs'] / row['wall_s']:.1f}", f"{row['cpu_s'] / row['pairs']:.4f}",
-                      f"{row['peak_rss_mib']:.0f}")
+        table.add_row(
+            row["name"],
+            f"{row['pairs'] / row['wall_s']:.1f}",
+            f"{row['cpu_s'] / row['pairs']:.4f}",
+            f"{row['peak_rss_mib']:.0f}",
+        )
     Console().print(table)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "chart.md").write_text(markdown(rows, args.num, args.size))

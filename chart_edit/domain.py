@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from chart_edit.perturb import PERTURBATIONS, Change, describe, perturb
 from chart_edit.layout import scene_changes
+from chart_edit.perturb import PERTURBATIONS, Change, describe, perturb
 from chart_edit.render import ChartRenderer
 from chart_edit.spec import KINDS, SHAPES, ChartSpec, make_spec, shape_problem, with_shared_frame
 from chart_edit.style import Style, sample_style
@@ -30,8 +30,7 @@ TABLE_DRAWS = 8
 """Kind-and-table draws per item before giving up (a table may not fit a kind, e.g. negatives in a pie)."""
 # Charts are drawn exactly, so nothing may differ outside the mask; a pie re-proportioned by one value
 # legitimately changes most of the figure.
-QUALITY = QualityGate(tolerance=0, mask_dilation=2, changed_threshold=24, min_changed_pixels=30,
-                      max_area_fraction=0.6)
+QUALITY = QualityGate(tolerance=0, mask_dilation=2, changed_threshold=24, min_changed_pixels=30, max_area_fraction=0.6)
 
 
 @dataclass(frozen=True)
@@ -111,10 +110,18 @@ def _style(kind: str, table: Table, rng: np.random.Generator) -> Style:
     """A style with as many colours as the chart has series (pies: slots, one spare for an added slice)."""
     pie = kind in ("pie", "donut")
     marks = len(table.categories) * len(table.series_names)
-    fits = pie or (kind in ("bar", "barh", "grouped_bar", "stacked_bar") and marks <= 16) or (
-        kind == "heatmap" and marks <= 24)
-    return sample_style(rng, num_colors=8 if pie else len(table.series_names), num_series=len(table.series_names),
-                        value_labels_fit=fits, need_markers=kind == "scatter")
+    fits = (
+        pie
+        or (kind in ("bar", "barh", "grouped_bar", "stacked_bar") and marks <= 16)
+        or (kind == "heatmap" and marks <= 24)
+    )
+    return sample_style(
+        rng,
+        num_colors=8 if pie else len(table.series_names),
+        num_series=len(table.series_names),
+        value_labels_fit=fits,
+        need_markers=kind == "scatter",
+    )
 
 
 def difficulty(mask: np.ndarray, changes: Sequence[Change]) -> float:
@@ -184,11 +191,11 @@ def _too_small(table: Table, kinds: Sequence[str]) -> str | None:
     rows, columns = len(table.categories), len(table.series_names)
     if any(rows >= SHAPES[kind].categories[0] and columns >= SHAPES[kind].series[0] for kind in kinds):
         return None
-    needs = ", ".join(f"{kind}: {SHAPES[kind].categories[0]}+ rows and {SHAPES[kind].series[0]}+ numeric columns"
-                      for kind in dict.fromkeys(kinds))
+    needs = ", ".join(
+        f"{kind}: {SHAPES[kind].categories[0]}+ rows and {SHAPES[kind].series[0]}+ numeric columns"
+        for kind in dict.fromkeys(kinds)
+    )
     return f"{rows} rows and {columns} numeric column(s) fit none of the chart kinds ({needs})"
 
 
-DOMAIN = register_domain(
-    Domain(name="chart", config_type=ChartConfig, make_generator=make_generator, quality=QUALITY)
-)
+DOMAIN = register_domain(Domain(name="chart", config_type=ChartConfig, make_generator=make_generator, quality=QUALITY))

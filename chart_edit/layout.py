@@ -212,8 +212,16 @@ def build_scene(spec: ChartSpec, width: int, height: int, shade: Shade) -> Scene
 def _title(scene: Scene, spec: ChartSpec, page: _Page) -> None:
     left = spec.style.title_align == "left"
     scene[("title",)] = Label(
-        page.pad if left else page.width / 2, page.height - page.pad, spec.title, 1.2 * page.text, INK, page.family,
-        ha="left" if left else "center", va="top", weight="bold", z=AXIS_TEXT_Z,
+        page.pad if left else page.width / 2,
+        page.height - page.pad,
+        spec.title,
+        1.2 * page.text,
+        INK,
+        page.family,
+        ha="left" if left else "center",
+        va="top",
+        weight="bold",
+        z=AXIS_TEXT_Z,
     )
 
 
@@ -310,12 +318,19 @@ def _axes_decor(scene: Scene, spec: ChartSpec, page: _Page, axes: _Axes) -> None
     x_ticks, y_ticks = _x_ticks(spec, axes), _y_ticks(spec, axes)
     if style.grid and spec.kind != "heatmap":
         grid = "#ffffff" if style.plot_background != "same" else "#dddddd"
-        lines = (tuple((x, axes.y0, x, axes.y1) for _, x, _ in x_ticks) if spec.kind == "barh"
-                 else tuple((axes.x0, y, axes.x1, y) for _, y, _ in y_ticks))
+        lines = (
+            tuple((x, axes.y0, x, axes.y1) for _, x, _ in x_ticks)
+            if spec.kind == "barh"
+            else tuple((axes.x0, y, axes.x1, y) for _, y, _ in y_ticks)
+        )
         scene[("grid",)] = Segments(lines, grid, 0.8 * page.scale, z=0.5)
     sides = {"box": ("left", "bottom", "right", "top"), "open": ("left", "bottom"), "none": ()}[style.spines]
-    ends = {"left": (axes.x0, axes.y0, axes.x0, axes.y1), "bottom": (axes.x0, axes.y0, axes.x1, axes.y0),
-            "right": (axes.x1, axes.y0, axes.x1, axes.y1), "top": (axes.x0, axes.y1, axes.x1, axes.y1)}
+    ends = {
+        "left": (axes.x0, axes.y0, axes.x0, axes.y1),
+        "bottom": (axes.x0, axes.y0, axes.x1, axes.y0),
+        "right": (axes.x1, axes.y0, axes.x1, axes.y1),
+        "top": (axes.x0, axes.y1, axes.x1, axes.y1),
+    }
     if sides and spec.kind != "heatmap":
         scene[("spines",)] = Segments(tuple(ends[side] for side in sides), INK, 0.9 * page.scale)
     lo, hi = spec.frame.value_range
@@ -327,15 +342,26 @@ def _axes_decor(scene: Scene, spec: ChartSpec, page: _Page, axes: _Axes) -> None
     _tick_row(scene, spec, page, axes, y_ticks, vertical=True)
     x_title, y_title = _axis_titles(spec)
     if x_title:
-        scene[("x_title",)] = Label((axes.x0 + axes.x1) / 2, axes.x_label_y, x_title, page.text, INK, page.family,
-                                    va="bottom", z=AXIS_TEXT_Z)
+        scene[("x_title",)] = Label(
+            (axes.x0 + axes.x1) / 2, axes.x_label_y, x_title, page.text, INK, page.family, va="bottom", z=AXIS_TEXT_Z
+        )
     if y_title:
-        scene[("y_title",)] = Label(page.pad, (axes.y0 + axes.y1) / 2, y_title, page.text, INK, page.family,
-                                    va="top", rotation=90.0, z=AXIS_TEXT_Z)
+        scene[("y_title",)] = Label(
+            page.pad,
+            (axes.y0 + axes.y1) / 2,
+            y_title,
+            page.text,
+            INK,
+            page.family,
+            va="top",
+            rotation=90.0,
+            z=AXIS_TEXT_Z,
+        )
 
 
-def _tick_row(scene: Scene, spec: ChartSpec, page: _Page, axes: _Axes, ticks: list[tuple[object, float, str]],
-              *, vertical: bool) -> None:
+def _tick_row(
+    scene: Scene, spec: ChartSpec, page: _Page, axes: _Axes, ticks: list[tuple[object, float, str]], *, vertical: bool
+) -> None:
     """Tick marks (one primitive) and one label per tick, keyed by slot or tick index."""
     if not ticks:
         return
@@ -347,14 +373,24 @@ def _tick_row(scene: Scene, spec: ChartSpec, page: _Page, axes: _Axes, ticks: li
     scene[(f"{name}_ticks",)] = Segments(marks, INK, 0.8 * page.scale)
     for key, pos, text in ticks:
         if vertical:
-            label = Label(axes.x0 - page.tick - 3, pos, text, page.tick_text, INK, page.family, ha="right",
-                          z=AXIS_TEXT_Z)
+            label = Label(
+                axes.x0 - page.tick - 3, pos, text, page.tick_text, INK, page.family, ha="right", z=AXIS_TEXT_Z
+            )
         elif axes.rotate:
-            label = Label(pos + 2, axes.y0 - page.tick - 5, text, page.tick_text, INK, page.family, ha="right",
-                          va="center", rotation=45.0, z=AXIS_TEXT_Z)
+            label = Label(
+                pos + 2,
+                axes.y0 - page.tick - 5,
+                text,
+                page.tick_text,
+                INK,
+                page.family,
+                ha="right",
+                va="center",
+                rotation=45.0,
+                z=AXIS_TEXT_Z,
+            )
         else:
-            label = Label(pos, axes.y0 - page.tick - 3, text, page.tick_text, INK, page.family, va="top",
-                          z=AXIS_TEXT_Z)
+            label = Label(pos, axes.y0 - page.tick - 3, text, page.tick_text, INK, page.family, va="top", z=AXIS_TEXT_Z)
         scene[(f"{name}_label", key)] = label
 
 
@@ -364,8 +400,11 @@ def _x_ticks(spec: ChartSpec, axes: _Axes) -> list[tuple[object, float, str]]:
     if spec.kind == "box":
         return [(s, axes.slot(s, frame.slots), shown_label(name)) for s, name in enumerate(table.series_names)]
     if spec.kind in _CATEGORY_X:
-        return [(spec.first_slot + i, axes.slot(spec.first_slot + i, frame.slots), shown_label(label))
-                for i, label in enumerate(table.categories) if category_label_shown(spec, i)]
+        return [
+            (spec.first_slot + i, axes.slot(spec.first_slot + i, frame.slots), shown_label(label))
+            for i, label in enumerate(table.categories)
+            if category_label_shown(spec, i)
+        ]
     ticks, limits = (frame.value_ticks, frame.value_range) if spec.kind == "barh" else (frame.x_ticks, frame.x_range)
     return [(i, axes.x(t, limits), text) for i, (t, text) in enumerate(zip(ticks, tick_texts(ticks)))]
 
@@ -374,12 +413,17 @@ def _y_ticks(spec: ChartSpec, axes: _Axes) -> list[tuple[object, float, str]]:
     """(key, pixel position, text) of each y tick."""
     frame, table = spec.frame, spec.table
     if spec.kind == "barh":
-        return [(spec.first_slot + i, axes.slot(spec.first_slot + i, frame.slots, horizontal=True), shown_label(c))
-                for i, c in enumerate(table.categories) if category_label_shown(spec, i)]
+        return [
+            (spec.first_slot + i, axes.slot(spec.first_slot + i, frame.slots, horizontal=True), shown_label(c))
+            for i, c in enumerate(table.categories)
+            if category_label_shown(spec, i)
+        ]
     if spec.kind == "heatmap":
         rows = len(table.series_names)
-        return [(s, axes.y1 - (s + 0.5) * (axes.y1 - axes.y0) / rows, shown_label(name))
-                for s, name in enumerate(table.series_names)]
+        return [
+            (s, axes.y1 - (s + 0.5) * (axes.y1 - axes.y0) / rows, shown_label(name))
+            for s, name in enumerate(table.series_names)
+        ]
     ticks = frame.value_ticks
     return [(i, axes.y(t, frame.value_range), text) for i, (t, text) in enumerate(zip(ticks, tick_texts(ticks)))]
 
@@ -409,8 +453,11 @@ def _bar_marks(scene: Scene, spec: ChartSpec, page: _Page, axes: _Axes) -> None:
             a, b = center - width / 2, center + width / 2
             face = style.colors[s]
             edge = 0.8 * page.scale
-            rect = Rect(low, a, high, b, face, style.edge_color, edge) if horizontal else Rect(
-                a, low, b, high, face, style.edge_color, edge)
+            rect = (
+                Rect(low, a, high, b, face, style.edge_color, edge)
+                if horizontal
+                else Rect(a, low, b, high, face, style.edge_color, edge)
+            )
             scene[("bar", s, slot)] = rect
             if style.value_labels:
                 label = _bar_label(spec, page, rect, value, horizontal=horizontal, inside=stacked)
@@ -420,8 +467,9 @@ def _bar_marks(scene: Scene, spec: ChartSpec, page: _Page, axes: _Axes) -> None:
                 base[i] += value
 
 
-def _bar_label(spec: ChartSpec, page: _Page, rect: Rect, value: float, *, horizontal: bool,
-               inside: bool) -> Label | None:
+def _bar_label(
+    spec: ChartSpec, page: _Page, rect: Rect, value: float, *, horizontal: bool, inside: bool
+) -> Label | None:
     """Value written past the bar's end, or centred inside a stacked segment when it fits."""
     text = _value_text(value, spec.frame.decimals)
     size, family = page.small, page.family
@@ -451,8 +499,15 @@ def _line_marks(scene: Scene, spec: ChartSpec, page: _Page, axes: _Axes) -> None
             outline = tuple(zip(xs, ys)) + ((xs[-1], baseline), (xs[0], baseline))
             scene[("area", s)] = Fill(outline, style.colors[s], style.alpha, z=1.5)
         marker = "none" if spec.kind == "area" else style.markers[s]
-        scene[("line", s)] = Stroke(xs, ys, style.colors[s], style.line_width * page.scale, style.linestyles[s],
-                                    marker, style.marker_size * page.scale)
+        scene[("line", s)] = Stroke(
+            xs,
+            ys,
+            style.colors[s],
+            style.line_width * page.scale,
+            style.linestyles[s],
+            marker,
+            style.marker_size * page.scale,
+        )
 
 
 def _scatter_marks(scene: Scene, spec: ChartSpec, page: _Page, axes: _Axes) -> None:
@@ -482,18 +537,32 @@ def _box_marks(scene: Scene, spec: ChartSpec, page: _Page, axes: _Axes) -> None:
     y = functools.partial(axes.y, limits=frame.value_range)
     for s, row in enumerate(spec.table.values):
         stats, x = box_stats(row), axes.slot(s, frame.slots)
-        scene[("box", s)] = Rect(x - half, y(stats.q1), x + half, y(stats.q3), style.colors[s], INK, page.scale,
-                                 min(1.0, style.alpha + 0.25))
+        scene[("box", s)] = Rect(
+            x - half, y(stats.q1), x + half, y(stats.q3), style.colors[s], INK, page.scale, min(1.0, style.alpha + 0.25)
+        )
         median = ((x - half, y(stats.median), x + half, y(stats.median)),)
         scene[("median", s)] = Segments(median, INK, 1.8 * page.scale, z=2.0)
-        scene[("whiskers", s)] = Segments((
-            (x, y(stats.q3), x, y(stats.high)), (x, y(stats.q1), x, y(stats.low)),
-            (x - half / 2, y(stats.high), x + half / 2, y(stats.high)),
-            (x - half / 2, y(stats.low), x + half / 2, y(stats.low)),
-        ), INK, page.scale, z=2.0)
+        scene[("whiskers", s)] = Segments(
+            (
+                (x, y(stats.q3), x, y(stats.high)),
+                (x, y(stats.q1), x, y(stats.low)),
+                (x - half / 2, y(stats.high), x + half / 2, y(stats.high)),
+                (x - half / 2, y(stats.low), x + half / 2, y(stats.low)),
+            ),
+            INK,
+            page.scale,
+            z=2.0,
+        )
         if stats.fliers:
-            scene[("fliers", s)] = Stroke(tuple(x for _ in stats.fliers), tuple(y(v) for v in stats.fliers),
-                                          style.colors[s], 0.0, "none", "circle", 0.8 * style.marker_size * page.scale)
+            scene[("fliers", s)] = Stroke(
+                tuple(x for _ in stats.fliers),
+                tuple(y(v) for v in stats.fliers),
+                style.colors[s],
+                0.0,
+                "none",
+                "circle",
+                0.8 * style.marker_size * page.scale,
+            )
 
 
 def _heatmap_marks(scene: Scene, spec: ChartSpec, page: _Page, axes: _Axes) -> None:
@@ -511,9 +580,9 @@ def _heatmap_marks(scene: Scene, spec: ChartSpec, page: _Page, axes: _Axes) -> N
             scene[("cell", s, slot)] = Rect(round(x0), round(y1 - height), round(x0 + width) - 1, round(y1) - 1, face)
             if style.value_labels:
                 color = INK if luminance(face) > 0.45 else "#ffffff"
-                scene[("cell_label", s, slot)] = Label(x0 + width / 2, y1 - height / 2,
-                                                       _value_text(value, frame.decimals), page.small, color,
-                                                       page.family)
+                scene[("cell_label", s, slot)] = Label(
+                    x0 + width / 2, y1 - height / 2, _value_text(value, frame.decimals), page.small, color, page.family
+                )
     _colorbar(scene, spec, page, axes)
 
 
@@ -531,16 +600,26 @@ def _colorbar(scene: Scene, spec: ChartSpec, page: _Page, axes: _Axes) -> None:
     marks = tuple((x1, y, x1 + page.tick, y) for y, _ in ticks)
     scene[("colorbar_ticks",)] = Segments(marks, INK, 0.8 * page.scale)
     for i, (y, text) in enumerate(ticks):
-        scene[("colorbar_label", i)] = Label(x1 + page.tick + 3, y, text, page.tick_text, INK, page.family, ha="left",
-                                             z=AXIS_TEXT_Z)
+        scene[("colorbar_label", i)] = Label(
+            x1 + page.tick + 3, y, text, page.tick_text, INK, page.family, ha="left", z=AXIS_TEXT_Z
+        )
     if spec.value_label:
-        scene[("colorbar_title",)] = Label(page.width - page.pad, (axes.y0 + axes.y1) / 2, spec.value_label,
-                                           page.text, INK, page.family, va="bottom", rotation=90.0, z=AXIS_TEXT_Z)
+        scene[("colorbar_title",)] = Label(
+            page.width - page.pad,
+            (axes.y0 + axes.y1) / 2,
+            spec.value_label,
+            page.text,
+            INK,
+            page.family,
+            va="bottom",
+            rotation=90.0,
+            z=AXIS_TEXT_Z,
+        )
 
 
 def _pie(scene: Scene, spec: ChartSpec, page: _Page) -> None:
     """Slices (or ring segments) in table order from the start angle, with labels or a legend."""
-    style, frame = spec.style, spec.frame
+    style = spec.style
     count, entry = _legend_count(spec), _legend_entry_width(spec, page)
     top = page.height - page.pad - _title_height(spec, page)
     left, right, bottom = page.pad, page.width - page.pad, page.pad
@@ -578,12 +657,19 @@ def _slices(scene: Scene, spec: ChartSpec, page: _Page, circle: tuple[float, flo
         if style.value_labels and sweep >= 18:
             at = radius - ring / 2 if ring else 0.65 * radius
             color = INK if luminance(face) > 0.5 else "#ffffff"
-            scene[("share", slot)] = Label(cx + at * cos, cy + at * sin, f"{100 * value / total:.0f}%", page.small,
-                                           color, page.family)
+            scene[("share", slot)] = Label(
+                cx + at * cos, cy + at * sin, f"{100 * value / total:.0f}%", page.small, color, page.family
+            )
         if style.pie_labels == "labels":
-            scene[("slice_label", slot)] = Label(cx + 1.08 * radius * cos, cy + 1.08 * radius * sin,
-                                                 shown_label(spec.table.categories[i]), page.tick_text, INK,
-                                                 page.family, ha="left" if cos >= 0 else "right")
+            scene[("slice_label", slot)] = Label(
+                cx + 1.08 * radius * cos,
+                cy + 1.08 * radius * sin,
+                shown_label(spec.table.categories[i]),
+                page.tick_text,
+                INK,
+                page.family,
+                ha="left" if cos >= 0 else "right",
+            )
 
 
 def _legend(scene: Scene, spec: ChartSpec, page: _Page, origin: tuple[float, float], columns: int) -> None:
@@ -595,15 +681,31 @@ def _legend(scene: Scene, spec: ChartSpec, page: _Page, origin: tuple[float, flo
     entry, (x, top) = _legend_entry_width(spec, page), origin
     rows = math.ceil(count / columns)
     if style.legend_frame:
-        scene[("legend_frame",)] = Rect(x - 3, top - rows * page.row - 3, x + columns * entry - page.pad + 3,
-                                        top + 3, style.background, "#bbbbbb", 0.8 * page.scale, z=3.8)
+        scene[("legend_frame",)] = Rect(
+            x - 3,
+            top - rows * page.row - 3,
+            x + columns * entry - page.pad + 3,
+            top + 3,
+            style.background,
+            "#bbbbbb",
+            0.8 * page.scale,
+            z=3.8,
+        )
     for position, text in enumerate(entries):
         cell = spec.first_slot + position if spec.kind in ("pie", "donut") else position
         left = x + (cell % columns) * entry
         middle = top - (cell // columns + 0.5) * page.row
         scene[("legend_mark", cell)] = _legend_mark(spec, page, position, (left, middle))
-        scene[("legend_text", cell)] = Label(left + 1.6 * page.tick_text + 4, middle, shown_label(text),
-                                             page.tick_text, INK, page.family, ha="left", z=4.0)
+        scene[("legend_text", cell)] = Label(
+            left + 1.6 * page.tick_text + 4,
+            middle,
+            shown_label(text),
+            page.tick_text,
+            INK,
+            page.family,
+            ha="left",
+            z=4.0,
+        )
 
 
 def _legend_mark(spec: ChartSpec, page: _Page, position: int, at: tuple[float, float]) -> Primitive:
@@ -615,9 +717,16 @@ def _legend_mark(spec: ChartSpec, page: _Page, position: int, at: tuple[float, f
         series = style.legend_order[position]
         color = style.colors[series]
         if spec.kind not in _PATCH_HANDLES:
-            return Stroke((left, left + width / 2, left + width), (middle, middle, middle), color,
-                          style.line_width * page.scale, style.linestyles[series], style.markers[series],
-                          style.marker_size * page.scale, z=4.0)
+            return Stroke(
+                (left, left + width / 2, left + width),
+                (middle, middle, middle),
+                color,
+                style.line_width * page.scale,
+                style.linestyles[series],
+                style.markers[series],
+                style.marker_size * page.scale,
+                z=4.0,
+            )
     half = 0.35 * page.tick_text
     return Rect(left, middle - half, left + width, middle + half, color, z=4.0)
 
@@ -658,8 +767,12 @@ def redraw_keys(first: Scene, second: Scene, measure: BoxOf) -> set[Key]:
     """
     redraw = scene_changes(first, second)
     ranks = (_ranks(first), _ranks(second))
-    below = [(side, ranks[side][key], _footprint(scene[key], measure))
-             for side, scene in enumerate((first, second)) for key in redraw if key in scene]
+    below = [
+        (side, ranks[side][key], _footprint(scene[key], measure))
+        for side, scene in enumerate((first, second))
+        for key in redraw
+        if key in scene
+    ]
     rough = {key: _footprint(primitive, _label_estimate) for key, primitive in first.items() if key not in redraw}
 
     def covers(key: Key, boxes: list[Box]) -> bool:
@@ -721,7 +834,8 @@ def _footprint(primitive: Primitive, label_box: BoxOf) -> list[Box]:
         return [label_box(primitive)]
     if isinstance(primitive, Rect):
         exact = primitive.edge == "none" and all(
-            float(v).is_integer() for v in (primitive.x0, primitive.y0, primitive.x1, primitive.y1))
+            float(v).is_integer() for v in (primitive.x0, primitive.y0, primitive.x1, primitive.y1)
+        )
         grow = 0.0 if exact else primitive.edge_width * PX_PER_PT / 2 + 1.5
         return [(primitive.x0 - grow, primitive.y0 - grow, primitive.x1 + grow, primitive.y1 + grow)]
     if isinstance(primitive, Sector):
@@ -743,5 +857,3 @@ def _footprint(primitive: Primitive, label_box: BoxOf) -> list[Box]:
 
 def _grown(x0: float, y0: float, x1: float, y1: float, grow: float) -> Box:
     return min(x0, x1) - grow, min(y0, y1) - grow, max(x0, x1) + grow, max(y0, y1) + grow
-
-

@@ -133,8 +133,11 @@ def _free_categories(spec: ChartSpec, touched: frozenset[str], *, shown: bool = 
     """Indices of categories no earlier edit touched (and, if asked, whose label is drawn)."""
     if ALL_CATEGORIES in touched:
         return []
-    return [i for i, label in enumerate(spec.table.categories)
-            if f"cat:{label}" not in touched and (not shown or category_label_shown(spec, i))]
+    return [
+        i
+        for i, label in enumerate(spec.table.categories)
+        if f"cat:{label}" not in touched and (not shown or category_label_shown(spec, i))
+    ]
 
 
 def _with_value(table: Table, series: int, index: int, value: float) -> Table:
@@ -154,16 +157,26 @@ def _span(spec: ChartSpec, series: int) -> float:
 
 
 def _of_series(spec: ChartSpec, series: int) -> str:
-    """"of 'North' " when the chart has several series, "" when the one series is implied."""
+    """ "of 'North' " when the chart has several series, "" when the one series is implied."""
     return f"of '{spec.table.series_names[series]}' " if len(spec.table.series_names) > 1 else ""
 
 
-_MARKS = {"bar": "bars", "barh": "bars", "grouped_bar": "bars", "stacked_bar": "bars", "line": "line", "area": "area",
-          "scatter": "points", "histogram": "bars", "box": "box", "heatmap": "cells"}
+_MARKS = {
+    "bar": "bars",
+    "barh": "bars",
+    "grouped_bar": "bars",
+    "stacked_bar": "bars",
+    "line": "line",
+    "area": "area",
+    "scatter": "points",
+    "histogram": "bars",
+    "box": "box",
+    "heatmap": "cells",
+}
 
 
 def _marks_of(spec: ChartSpec, series: int, marks: str | None = None) -> str:
-    """"'North' line" when the chart names its series (legend, axis), just "line" when its one series is unnamed.
+    """ "'North' line" when the chart names its series (legend, axis), just "line" when its one series is unnamed.
 
     A scatter's two series are its axes, not groups of points, so its points are never named by series.
     """
@@ -235,8 +248,10 @@ def _change_sample(spec: ChartSpec, rng: np.random.Generator, touched: frozenset
         new = round(above if rng.random() < 0.5 or (below < 0 <= min(row)) else below, decimals)
     name, label, unit = spec.table.series_names[series], spec.table.categories[index], spec.table.unit
     edit = Edit("change_value", f"'{name}' sample '{label}'", _text(spec, old), _text(spec, new))
-    clause = (f"one {_marks_of(spec, series, 'value')} changed from {with_unit(_text(spec, old), unit)} "
-              f"to {with_unit(_text(spec, new), unit)}")
+    clause = (
+        f"one {_marks_of(spec, series, 'value')} changed from {with_unit(_text(spec, old), unit)} "
+        f"to {with_unit(_text(spec, new), unit)}"
+    )
     table = _with_value(spec.table, series, index, new)
     return Change(replace(spec, table=table), edit, clause, frozenset({f"cat:{label}"}))
 
@@ -258,8 +273,10 @@ def _swap_values(spec: ChartSpec, rng: np.random.Generator, touched: frozenset[s
     before = f"'{a}': {_text(spec, row[i])}, '{b}': {_text(spec, row[j])}"
     after = f"'{a}': {_text(spec, row[j])}, '{b}': {_text(spec, row[i])}"
     name = spec.table.series_names[series]
-    clause = (f"the values {_of_series(spec, series)}at '{a}' and '{b}' ({_text(spec, row[i])} and "
-              f"{_text(spec, row[j])}) swapped")
+    clause = (
+        f"the values {_of_series(spec, series)}at '{a}' and '{b}' ({_text(spec, row[i])} and "
+        f"{_text(spec, row[j])}) swapped"
+    )
     if spec.kind == "scatter":
         clause = f"the '{name}' values of two points ({_text(spec, row[i])} and {_text(spec, row[j])}) swapped"
     edit = Edit("swap_values", f"'{name}' at '{a}' and '{b}'", before, after)
@@ -304,13 +321,19 @@ def _drop_category(spec: ChartSpec, rng: np.random.Generator, touched: frozenset
     index = int(rng.choice(free))
     label = table.categories[index]
     keep = [i for i in range(last + 1) if i != index]
-    dropped = replace(table, categories=tuple(table.categories[i] for i in keep),
-                      values=tuple(tuple(row[i] for i in keep) for row in table.values))
+    dropped = replace(
+        table,
+        categories=tuple(table.categories[i] for i in keep),
+        values=tuple(tuple(row[i] for i in keep) for row in table.values),
+    )
     first_slot = spec.first_slot + 1 if index == 0 and spec.kind not in ("scatter", "histogram") else spec.first_slot
     shown = _category_values(spec, index)
     what = {"scatter": "point", "histogram": "value", "pie": "slice", "donut": "slice"}.get(spec.kind, "category")
-    clause = (f"the {what} '{label}' ({with_unit(shown, table.unit)}) was removed" if spec.kind != "histogram"
-              else f"one value ({with_unit(shown, table.unit)}) was removed")
+    clause = (
+        f"the {what} '{label}' ({with_unit(shown, table.unit)}) was removed"
+        if spec.kind != "histogram"
+        else f"one value ({with_unit(shown, table.unit)}) was removed"
+    )
     edit = Edit("drop_category", f"{what} '{label}'", shown, "(none)")
     spy = replace(spec, table=dropped, first_slot=first_slot)
     return Change(spy, edit, clause, frozenset({f"cat:{label}", ENDS}))
@@ -320,8 +343,11 @@ def _stands_apart(table: Table, index: int, distance: float = 0.05) -> bool:
     """Whether scatter point `index` is clear of every other point, so that removing it shows."""
     xs, ys = table.values
     x_span, y_span = (max(xs) - min(xs)) or 1.0, (max(ys) - min(ys)) or 1.0
-    return all(max(abs(xs[index] - x) / x_span, abs(ys[index] - y) / y_span) > distance
-               for i, (x, y) in enumerate(zip(xs, ys)) if i != index)
+    return all(
+        max(abs(xs[index] - x) / x_span, abs(ys[index] - y) / y_span) > distance
+        for i, (x, y) in enumerate(zip(xs, ys))
+        if i != index
+    )
 
 
 def _add_category(spec: ChartSpec, rng: np.random.Generator, touched: frozenset[str]) -> Change | None:
@@ -334,13 +360,19 @@ def _add_category(spec: ChartSpec, rng: np.random.Generator, touched: frozenset[
     values = _new_values(spec, rng)
     if values is None:
         return None
-    grown = replace(table, categories=table.categories + (label,),
-                    values=tuple(row + (value,) for row, value in zip(table.values, values)))
+    grown = replace(
+        table,
+        categories=table.categories + (label,),
+        values=tuple(row + (value,) for row, value in zip(table.values, values)),
+    )
     spy = replace(spec, table=grown)
     shown = _category_values(spy, len(grown.categories) - 1)
     what = {"scatter": "point", "histogram": "value", "pie": "slice", "donut": "slice"}.get(spec.kind, "category")
-    clause = (f"a new {what} '{label}' ({with_unit(shown, table.unit)}) was added" if spec.kind != "histogram"
-              else f"a new value ({with_unit(shown, table.unit)}) was added")
+    clause = (
+        f"a new {what} '{label}' ({with_unit(shown, table.unit)}) was added"
+        if spec.kind != "histogram"
+        else f"a new value ({with_unit(shown, table.unit)}) was added"
+    )
     edit = Edit("add_category", f"{what} '{label}'", "(none)", shown)
     return Change(spy, edit, clause, frozenset({f"cat:{label}", ENDS}))
 
@@ -426,8 +458,12 @@ def _swap_series(spec: ChartSpec, rng: np.random.Generator, touched: frozenset[s
     a, b = pairs[int(rng.integers(len(pairs)))]
     rows = list(spec.table.values)
     rows[a], rows[b] = rows[b], rows[a]
-    edit = Edit("swap_series", f"series '{names[a]}' and '{names[b]}'", f"'{names[a]}', '{names[b]}'",
-                f"'{names[b]}', '{names[a]}'")
+    edit = Edit(
+        "swap_series",
+        f"series '{names[a]}' and '{names[b]}'",
+        f"'{names[a]}', '{names[b]}'",
+        f"'{names[b]}', '{names[a]}'",
+    )
     clause = f"the data of '{names[a]}' and '{names[b]}' were swapped"
     spy = replace(spec, table=spec.table.with_values(rows))
     return Change(spy, edit, clause, frozenset({f"series:{names[a]}", f"series:{names[b]}", ALL_CATEGORIES}))
@@ -504,8 +540,7 @@ def _edit_title(spec: ChartSpec, rng: np.random.Generator, touched: frozenset[st
         return None
     old, new, title = result
     clause = f"the title word '{old}' became '{new}'"
-    return Change(replace(spec, title=title), Edit("edit_title", "title", old, new), clause,
-                  frozenset({"text:title"}))
+    return Change(replace(spec, title=title), Edit("edit_title", "title", old, new), clause, frozenset({"text:title"}))
 
 
 def _axis_names(spec: ChartSpec) -> dict[str, str]:
@@ -530,8 +565,9 @@ def _edit_axis_label(spec: ChartSpec, rng: np.random.Generator, touched: frozens
         return None
     old, new, text = result
     clause = f"the {name} word '{old}' became '{new}'"
-    return Change(replace(spec, **{field: text}), Edit("edit_axis_label", name, old, new), clause,
-                  frozenset({f"text:{field}"}))
+    return Change(
+        replace(spec, **{field: text}), Edit("edit_axis_label", name, old, new), clause, frozenset({f"text:{field}"})
+    )
 
 
 def _edit_tick_label(spec: ChartSpec, rng: np.random.Generator, touched: frozenset[str]) -> Change | None:
@@ -570,9 +606,16 @@ def _recolor(spec: ChartSpec, rng: np.random.Generator, touched: frozenset[str])
     index, key, target = targets[int(rng.integers(len(targets)))]
     old = used[index]
     taken = {color_name(c) for c in used} | {color_name(style.background)}
-    choices = sorted({c for palette in PALETTES.values() for c in palette
-                      if color_name(c) not in taken and color_distance(c, old) >= 120
-                      and color_distance(c, style.background) >= 100})
+    choices = sorted(
+        {
+            c
+            for palette in PALETTES.values()
+            for c in palette
+            if color_name(c) not in taken
+            and color_distance(c, old) >= 120
+            and color_distance(c, style.background) >= 100
+        }
+    )
     if not choices:
         return None
     new = str(rng.choice(choices))
@@ -584,8 +627,9 @@ def _recolor(spec: ChartSpec, rng: np.random.Generator, touched: frozenset[str])
 
 
 def _series_targets(spec: ChartSpec, touched: frozenset[str], values: Sequence[str]) -> list[int]:
-    return [s for s, name in enumerate(spec.table.series_names)
-            if f"series:{name}" not in touched and values[s] != "none"]
+    return [
+        s for s, name in enumerate(spec.table.series_names) if f"series:{name}" not in touched and values[s] != "none"
+    ]
 
 
 def _change_marker(spec: ChartSpec, rng: np.random.Generator, touched: frozenset[str]) -> Change | None:
@@ -619,8 +663,9 @@ def _change_linestyle(spec: ChartSpec, rng: np.random.Generator, touched: frozen
     spy = replace(spec, style=replace(spec.style, linestyles=styles[:s] + (new,) + styles[s + 1 :]))
     name = spec.table.series_names[s]
     clause = f"the line {_of_series(spec, s)}changed from {styles[s]} to {new}"
-    return Change(spy, Edit("change_linestyle", f"series '{name}'", styles[s], new), clause,
-                  frozenset({f"series:{name}"}))
+    return Change(
+        spy, Edit("change_linestyle", f"series '{name}'", styles[s], new), clause, frozenset({f"series:{name}"})
+    )
 
 
 def _reorder_legend(spec: ChartSpec, rng: np.random.Generator, touched: frozenset[str]) -> Change | None:
@@ -657,7 +702,11 @@ PERTURBATIONS: dict[str, Perturbation] = {
         Perturbation("recolor", _ALL_KINDS - {"heatmap"}, 0.25, _recolor),
         Perturbation("change_marker", frozenset({"line", "scatter"}), 0.7, _change_marker),
         Perturbation("change_linestyle", frozenset({"line", "area"}), 0.6, _change_linestyle),
-        Perturbation("reorder_legend", frozenset({"grouped_bar", "stacked_bar", "line", "area", "histogram"}),
-                     0.8, _reorder_legend),
+        Perturbation(
+            "reorder_legend",
+            frozenset({"grouped_bar", "stacked_bar", "line", "area", "histogram"}),
+            0.8,
+            _reorder_legend,
+        ),
     )
 }

@@ -52,8 +52,17 @@ _PINNED_RC = {
 }
 _PINNED_SAVEFIG = {key: value for key, value in matplotlib.rcParamsDefault.items() if key.startswith("savefig.")}
 """savefig's defaults (no tight bbox, figure colours), so that `render_png_naive` saves exactly the figure."""
-_MARKER_CODES = {"none": "None", "circle": "o", "square": "s", "triangle": "^", "diamond": "D",
-                 "down triangle": "v", "plus": "P", "cross": "X", "star": "*"}
+_MARKER_CODES = {
+    "none": "None",
+    "circle": "o",
+    "square": "s",
+    "triangle": "^",
+    "diamond": "D",
+    "down triangle": "v",
+    "plus": "P",
+    "cross": "X",
+    "star": "*",
+}
 
 
 class ChartRenderer:
@@ -180,29 +189,63 @@ def _artist(primitive: Primitive) -> Artist:
     pixels = IdentityTransform()
     if isinstance(primitive, Rect):
         artist: Artist = Rectangle(
-            (primitive.x0, primitive.y0), primitive.x1 - primitive.x0, primitive.y1 - primitive.y0,
-            facecolor=primitive.face, edgecolor=primitive.edge, linewidth=primitive.edge_width, alpha=primitive.alpha,
+            (primitive.x0, primitive.y0),
+            primitive.x1 - primitive.x0,
+            primitive.y1 - primitive.y0,
+            facecolor=primitive.face,
+            edgecolor=primitive.edge,
+            linewidth=primitive.edge_width,
+            alpha=primitive.alpha,
         )
     elif isinstance(primitive, Fill):
-        artist = Polygon(primitive.points, closed=True, facecolor=primitive.face, edgecolor="none", linewidth=0.0,
-                         alpha=primitive.alpha)
+        artist = Polygon(
+            primitive.points,
+            closed=True,
+            facecolor=primitive.face,
+            edgecolor="none",
+            linewidth=0.0,
+            alpha=primitive.alpha,
+        )
     elif isinstance(primitive, Stroke):
-        artist = Line2D(primitive.xs, primitive.ys, color=primitive.color, linewidth=primitive.width,
-                        linestyle="None" if primitive.style == "none" else primitive.style,
-                        marker=_MARKER_CODES[primitive.marker], markersize=primitive.marker_size)
+        artist = Line2D(
+            primitive.xs,
+            primitive.ys,
+            color=primitive.color,
+            linewidth=primitive.width,
+            linestyle="None" if primitive.style == "none" else primitive.style,
+            marker=_MARKER_CODES[primitive.marker],
+            markersize=primitive.marker_size,
+        )
     elif isinstance(primitive, Segments):
         xs = [v for s in primitive.segments for v in (s[0], s[2], math.nan)]
         ys = [v for s in primitive.segments for v in (s[1], s[3], math.nan)]
         artist = Line2D(xs, ys, color=primitive.color, linewidth=primitive.width, solid_capstyle="butt")
     elif isinstance(primitive, Label):
-        artist = Text(primitive.x, primitive.y, primitive.text, color=primitive.color,
-                      fontsize=primitive.size / PX_PER_PT, fontfamily=_font_families(primitive.family),
-                      fontweight=primitive.weight, ha=primitive.ha, va=primitive.va, rotation=primitive.rotation,
-                      rotation_mode="anchor", parse_math=False)
+        artist = Text(
+            primitive.x,
+            primitive.y,
+            primitive.text,
+            color=primitive.color,
+            fontsize=primitive.size / PX_PER_PT,
+            fontfamily=_font_families(primitive.family),
+            fontweight=primitive.weight,
+            ha=primitive.ha,
+            va=primitive.va,
+            rotation=primitive.rotation,
+            rotation_mode="anchor",
+            parse_math=False,
+        )
     else:
-        artist = Wedge((primitive.cx, primitive.cy), primitive.radius, primitive.theta1, primitive.theta2,
-                       width=primitive.ring, facecolor=primitive.face, edgecolor=primitive.edge,
-                       linewidth=primitive.edge_width)
+        artist = Wedge(
+            (primitive.cx, primitive.cy),
+            primitive.radius,
+            primitive.theta1,
+            primitive.theta2,
+            width=primitive.ring,
+            facecolor=primitive.face,
+            edgecolor=primitive.edge,
+            linewidth=primitive.edge_width,
+        )
     artist.set_transform(pixels)
     artist.set_zorder(primitive.z)
     return artist

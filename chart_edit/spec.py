@@ -16,8 +16,20 @@ import numpy as np
 from chart_edit.style import Style
 from chart_edit.table import Table
 
-KINDS = ("bar", "barh", "grouped_bar", "stacked_bar", "line", "area", "pie", "donut", "scatter", "histogram", "box",
-         "heatmap")
+KINDS = (
+    "bar",
+    "barh",
+    "grouped_bar",
+    "stacked_bar",
+    "line",
+    "area",
+    "pie",
+    "donut",
+    "scatter",
+    "histogram",
+    "box",
+    "heatmap",
+)
 SAMPLE_KINDS = ("histogram", "box")
 """Kinds that read each series as a bag of samples rather than one value per category."""
 MAX_LABEL_CHARS = 24
@@ -219,8 +231,12 @@ def shared_frame(specs: Sequence[ChartSpec]) -> Frame:
     if kind == "histogram":
         return replace(frame, **_histogram_axes(tables))
     if kind == "box":
-        return replace(frame, slots=len(tables[0].series_names), label_chars=max(len(shown_label(n)) for n in names),
-                       **_value_axis(lo, hi, headroom=0.06, footroom=0.06))
+        return replace(
+            frame,
+            slots=len(tables[0].series_names),
+            label_chars=max(len(shown_label(n)) for n in names),
+            **_value_axis(lo, hi, headroom=0.06, footroom=0.06),
+        )
     if kind == "heatmap":
         span = hi - lo if hi > lo else 1.0
         ticks = tuple(t for t in nice_ticks(lo, hi, 4)[2] if lo - 1e-9 * span <= t <= hi + 1e-9 * span)
@@ -256,8 +272,13 @@ def _histogram_axes(tables: Sequence[Table]) -> dict[str, Any]:
     most = max(c for table in tables for row in table.values for c in histogram_counts(row, bins))
     low, high, ticks = nice_ticks(0.0, most * 1.1, integer=True)
     every = math.ceil(len(bins) / 7)
-    return {"bins": bins, "x_range": (bins[0], bins[-1]), "x_ticks": bins[::every], "value_range": (low, high),
-            "value_ticks": ticks}
+    return {
+        "bins": bins,
+        "x_range": (bins[0], bins[-1]),
+        "x_ticks": bins[::every],
+        "value_range": (low, high),
+        "value_ticks": ticks,
+    }
 
 
 def nice_ticks(

@@ -15,14 +15,35 @@ import numpy as np
 # Real named palettes (matplotlib's qualitative colormaps, Okabe & Ito 2008, CARTO "Bold"); each has at
 # least 8 colours so that a pie of 7 slices plus one added slice never repeats a colour.
 PALETTES: dict[str, tuple[str, ...]] = {
-    "tab10": ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-              "#bcbd22", "#17becf"),
+    "tab10": (
+        "#1f77b4",
+        "#ff7f0e",
+        "#2ca02c",
+        "#d62728",
+        "#9467bd",
+        "#8c564b",
+        "#e377c2",
+        "#7f7f7f",
+        "#bcbd22",
+        "#17becf",
+    ),
     "Set2": ("#66c2a5", "#fc8d62", "#8da0cb", "#e78ac3", "#a6d854", "#ffd92f", "#e5c494", "#b3b3b3"),
     "Dark2": ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666"),
-    "Set1": ("#e41a1c", "#377eb8", "#4daf4a", "#984ea3", "#ff7f00", "#ffff33", "#a65628", "#f781bf",
-             "#999999"),
-    "Paired": ("#a6cee3", "#1f78b4", "#b2df8a", "#33a02c", "#fb9a99", "#e31a1c", "#fdbf6f", "#ff7f00",
-               "#cab2d6", "#6a3d9a", "#ffff99", "#b15928"),
+    "Set1": ("#e41a1c", "#377eb8", "#4daf4a", "#984ea3", "#ff7f00", "#ffff33", "#a65628", "#f781bf", "#999999"),
+    "Paired": (
+        "#a6cee3",
+        "#1f78b4",
+        "#b2df8a",
+        "#33a02c",
+        "#fb9a99",
+        "#e31a1c",
+        "#fdbf6f",
+        "#ff7f00",
+        "#cab2d6",
+        "#6a3d9a",
+        "#ffff99",
+        "#b15928",
+    ),
     "Okabe-Ito": ("#e69f00", "#56b4e9", "#009e73", "#f0e442", "#0072b2", "#d55e00", "#cc79a7", "#000000"),
     "CARTO Bold": ("#7f3c8d", "#11a579", "#3969ac", "#f2b701", "#e73f74", "#80ba5a", "#e68310", "#008695"),
 }
@@ -37,8 +58,17 @@ LEGEND_LOCATIONS = ("right", "top", "bottom")
 BACKGROUNDS = ("#ffffff", "#ffffff", "#fbfbf8", "#f7f9fc", "#fcfaf5", "#f8f8f8")
 PLOT_BACKGROUNDS = ("same", "same", "#eaeaf2", "#f0f0f0")
 
-_HUE_NAMES = ((15, "red"), (40, "orange"), (65, "yellow"), (165, "green"), (195, "teal"), (255, "blue"),
-              (290, "purple"), (340, "pink"), (360, "red"))
+_HUE_NAMES = (
+    (15, "red"),
+    (40, "orange"),
+    (65, "yellow"),
+    (165, "green"),
+    (195, "teal"),
+    (255, "blue"),
+    (290, "purple"),
+    (340, "pink"),
+    (360, "red"),
+)
 
 
 @dataclass(frozen=True)

@@ -30,32 +30,147 @@ SEGMENTS = ("Cloud", "Hardware", "Services", "Advertising", "Licensing", "Consum
 CHANNELS = ("Organic search", "Direct", "Social", "Email", "Paid search", "Referral")
 STORES = ("Downtown", "Airport", "Harbour", "Mall", "Station", "University")
 CONDITIONS = ("Baseline", "After coffee", "Sleep-deprived", "With music", "Distracted", "Practice")
-DAY_TYPES = ("Winter weekday", "Winter weekend", "Spring weekday", "Summer weekday", "Summer weekend",
-             "Autumn weekday")
+DAY_TYPES = ("Winter weekday", "Winter weekend", "Spring weekday", "Summer weekday", "Summer weekend", "Autumn weekday")
 AGE_BANDS = ("18–24", "25–34", "35–44", "45–54", "55–64", "65+")
-PRODUCTS = ("Laptops", "Smartphones", "Tablets", "Headphones", "Smartwatches", "Cameras", "Monitors",
-            "Printers", "Speakers", "Game consoles", "Routers", "Keyboards")
-DEPARTMENTS = ("Engineering", "Sales", "Marketing", "Finance", "Human resources", "Legal", "Operations",
-               "Customer support", "Research", "IT", "Facilities", "Procurement", "Logistics",
-               "Quality assurance", "Design", "Communications")
+PRODUCTS = (
+    "Laptops",
+    "Smartphones",
+    "Tablets",
+    "Headphones",
+    "Smartwatches",
+    "Cameras",
+    "Monitors",
+    "Printers",
+    "Speakers",
+    "Game consoles",
+    "Routers",
+    "Keyboards",
+)
+DEPARTMENTS = (
+    "Engineering",
+    "Sales",
+    "Marketing",
+    "Finance",
+    "Human resources",
+    "Legal",
+    "Operations",
+    "Customer support",
+    "Research",
+    "IT",
+    "Facilities",
+    "Procurement",
+    "Logistics",
+    "Quality assurance",
+    "Design",
+    "Communications",
+)
 # Fictional towns and club suffixes: league tables of invented clubs, so no real club gets made-up points.
-TOWNS = ("Ashford", "Bramley", "Carlton", "Dunmore", "Eastwick", "Fairhaven", "Glenrock", "Harrow",
-         "Ironbridge", "Kingsport", "Lakeside", "Millbrook", "Northgate", "Oakridge", "Portwell",
-         "Queensbury", "Redcliff", "Stonebridge", "Thornton", "Westfield")
+TOWNS = (
+    "Ashford",
+    "Bramley",
+    "Carlton",
+    "Dunmore",
+    "Eastwick",
+    "Fairhaven",
+    "Glenrock",
+    "Harrow",
+    "Ironbridge",
+    "Kingsport",
+    "Lakeside",
+    "Millbrook",
+    "Northgate",
+    "Oakridge",
+    "Portwell",
+    "Queensbury",
+    "Redcliff",
+    "Stonebridge",
+    "Thornton",
+    "Westfield",
+)
 CLUB_SUFFIXES = ("United", "Rovers", "City", "Athletic", "Wanderers", "FC")
-CITIES = ("Amsterdam", "Athens", "Bangkok", "Barcelona", "Berlin", "Bogotá", "Boston", "Brussels",
-          "Budapest", "Cairo", "Chicago", "Copenhagen", "Delhi", "Dublin", "Dubai", "Hanoi", "Helsinki",
-          "Istanbul", "Jakarta", "Johannesburg", "Lagos", "Lima", "Lisbon", "London", "Madrid", "Manila",
-          "Melbourne", "Mexico City", "Milan", "Montreal", "Nairobi", "Osaka", "Paris", "Prague", "Seoul",
-          "Singapore", "Stockholm", "Toronto", "Vienna", "Warsaw")
+CITIES = (
+    "Amsterdam",
+    "Athens",
+    "Bangkok",
+    "Barcelona",
+    "Berlin",
+    "Bogotá",
+    "Boston",
+    "Brussels",
+    "Budapest",
+    "Cairo",
+    "Chicago",
+    "Copenhagen",
+    "Delhi",
+    "Dublin",
+    "Dubai",
+    "Hanoi",
+    "Helsinki",
+    "Istanbul",
+    "Jakarta",
+    "Johannesburg",
+    "Lagos",
+    "Lima",
+    "Lisbon",
+    "London",
+    "Madrid",
+    "Manila",
+    "Melbourne",
+    "Mexico City",
+    "Milan",
+    "Montreal",
+    "Nairobi",
+    "Osaka",
+    "Paris",
+    "Prague",
+    "Seoul",
+    "Singapore",
+    "Stockholm",
+    "Toronto",
+    "Vienna",
+    "Warsaw",
+)
 # Approximate populations in millions: they anchor country magnitudes so GDP and exports scale sensibly.
 COUNTRY_POPULATION = {
-    "Argentina": 46, "Australia": 26, "Austria": 9, "Bangladesh": 171, "Belgium": 12, "Brazil": 216,
-    "Canada": 39, "Chile": 20, "China": 1410, "Colombia": 52, "Denmark": 6, "Egypt": 113, "Ethiopia": 127,
-    "Finland": 6, "France": 68, "Germany": 84, "Ghana": 34, "Greece": 10, "India": 1430, "Indonesia": 278,
-    "Ireland": 5, "Italy": 59, "Japan": 124, "Kenya": 55, "Mexico": 129, "Morocco": 38, "Netherlands": 18,
-    "Nigeria": 224, "Norway": 6, "Pakistan": 240, "Peru": 34, "Philippines": 117, "Poland": 37,
-    "Portugal": 10, "South Africa": 60, "South Korea": 52, "Spain": 48, "Sweden": 11, "Turkey": 85,
+    "Argentina": 46,
+    "Australia": 26,
+    "Austria": 9,
+    "Bangladesh": 171,
+    "Belgium": 12,
+    "Brazil": 216,
+    "Canada": 39,
+    "Chile": 20,
+    "China": 1410,
+    "Colombia": 52,
+    "Denmark": 6,
+    "Egypt": 113,
+    "Ethiopia": 127,
+    "Finland": 6,
+    "France": 68,
+    "Germany": 84,
+    "Ghana": 34,
+    "Greece": 10,
+    "India": 1430,
+    "Indonesia": 278,
+    "Ireland": 5,
+    "Italy": 59,
+    "Japan": 124,
+    "Kenya": 55,
+    "Mexico": 129,
+    "Morocco": 38,
+    "Netherlands": 18,
+    "Nigeria": 224,
+    "Norway": 6,
+    "Pakistan": 240,
+    "Peru": 34,
+    "Philippines": 117,
+    "Poland": 37,
+    "Portugal": 10,
+    "South Africa": 60,
+    "South Korea": 52,
+    "Spain": 48,
+    "Sweden": 11,
+    "Turkey": 85,
     "Vietnam": 99,
 }
 SURVEY_SCALES = {
@@ -64,12 +179,15 @@ SURVEY_SCALES = {
     4: ("Strongly disagree", "Disagree", "Agree", "Strongly agree"),
     5: ("Strongly disagree", "Disagree", "Neutral", "Agree", "Strongly agree"),
     6: ("Strongly disagree", "Disagree", "Slightly disagree", "Slightly agree", "Agree", "Strongly agree"),
-    7: ("Strongly disagree", "Disagree", "Somewhat disagree", "Neutral", "Somewhat agree", "Agree",
-        "Strongly agree"),
+    7: ("Strongly disagree", "Disagree", "Somewhat disagree", "Neutral", "Somewhat agree", "Agree", "Strongly agree"),
 }
-SURVEY_STATEMENTS = ("Public transport in my city is reliable", "Remote work makes me more productive",
-                     "I trust online product reviews", "My neighbourhood feels safe at night",
-                     "I would pay more for locally grown food")
+SURVEY_STATEMENTS = (
+    "Public transport in my city is reliable",
+    "Remote work makes me more productive",
+    "I trust online product reviews",
+    "My neighbourhood feels safe at night",
+    "I would pay more for locally grown food",
+)
 
 
 @dataclass(frozen=True)
@@ -85,11 +203,16 @@ class _Climate:
 
 
 CLIMATES = {
-    "Lisbon": _Climate(17.0, 6.0, False, 720, 11, 1.2), "Oslo": _Climate(6.5, 9.5, False, 760, 8, 0.3),
-    "Cairo": _Climate(22.5, 7.0, False, 25, 0, 1.5), "Sydney": _Climate(18.5, 4.5, True, 1200, 3, 0.4),
-    "Buenos Aires": _Climate(18.0, 6.0, True, 1200, 2, 0.4), "Toronto": _Climate(9.0, 12.5, False, 830, 6, 0.1),
-    "Mumbai": _Climate(27.5, 2.0, False, 2200, 6, 3.0), "Tokyo": _Climate(16.0, 10.5, False, 1530, 8, 0.6),
-    "Moscow": _Climate(6.0, 13.0, False, 700, 6, 0.4), "Cape Town": _Climate(17.0, 4.0, True, 520, 5, 1.2),
+    "Lisbon": _Climate(17.0, 6.0, False, 720, 11, 1.2),
+    "Oslo": _Climate(6.5, 9.5, False, 760, 8, 0.3),
+    "Cairo": _Climate(22.5, 7.0, False, 25, 0, 1.5),
+    "Sydney": _Climate(18.5, 4.5, True, 1200, 3, 0.4),
+    "Buenos Aires": _Climate(18.0, 6.0, True, 1200, 2, 0.4),
+    "Toronto": _Climate(9.0, 12.5, False, 830, 6, 0.1),
+    "Mumbai": _Climate(27.5, 2.0, False, 2200, 6, 3.0),
+    "Tokyo": _Climate(16.0, 10.5, False, 1530, 8, 0.6),
+    "Moscow": _Climate(6.0, 13.0, False, 700, 6, 0.4),
+    "Cape Town": _Climate(17.0, 4.0, True, 520, 5, 1.2),
     "Singapore": _Climate(27.5, 0.8, False, 2400, 11, 0.3),
 }
 
@@ -137,7 +260,7 @@ def _pick(rng: np.random.Generator, pool: Sequence[str], k: int) -> list[str]:
 def _window(rng: np.random.Generator, pool: Sequence[str], n: int) -> list[str]:
     """`n` consecutive items of `pool` from a random start (months, weeks, hours)."""
     start = int(rng.integers(len(pool) - n + 1))
-    return list(pool[start:start + n])
+    return list(pool[start : start + n])
 
 
 def _years(rng: np.random.Generator, n: int, *, latest: int = LAST_YEAR) -> list[str]:
@@ -146,8 +269,7 @@ def _years(rng: np.random.Generator, n: int, *, latest: int = LAST_YEAR) -> list
     return [str(start + i) for i in range(n)]
 
 
-def _growth(rng: np.random.Generator, n: int, k: int, *, level: float, rate: float,
-            noise: float) -> np.ndarray:
+def _growth(rng: np.random.Generator, n: int, k: int, *, level: float, rate: float, noise: float) -> np.ndarray:
     """`[k, n]` compound growth from per-series levels and rates, with multiplicative noise."""
     levels = level * rng.lognormal(0.0, 0.5, size=(k, 1))
     rates = rate + rng.normal(0.0, abs(rate) / 2 + 0.01, size=(k, 1))
@@ -166,7 +288,7 @@ def _rows(values: np.ndarray, decimals: int) -> tuple[tuple[float, ...], ...]:
     A flat series would make value-change edits and questions about the maximum ill-defined.
     """
     rounded = np.round(values, decimals)
-    step = 10.0 ** -decimals
+    step = 10.0**-decimals
     for row in rounded:
         if np.all(row == row[0]):
             row[-1] = round(row[-1] + step, decimals)
@@ -186,16 +308,25 @@ def _yearly_revenue(rng: np.random.Generator, n: int, k: int) -> Table:
     years, series = _years(rng, n), _pick(rng, REGIONS, k)
     values = _growth(rng, n, k, level=120.0, rate=0.05, noise=0.06)
     title = _by(series, "Annual revenue, {} region, ", "Annual revenue by region, ") + _span(years)
-    return Table(title, "Year", tuple(years), tuple(series), _rows(values, 1), "Revenue", "USD m",
-                 "synthetic:yearly_revenue")
+    return Table(
+        title, "Year", tuple(years), tuple(series), _rows(values, 1), "Revenue", "USD m", "synthetic:yearly_revenue"
+    )
 
 
 def _yearly_population(rng: np.random.Generator, n: int, k: int) -> Table:
     years, series = _years(rng, n), _pick(rng, REGIONS, k)
     values = _growth(rng, n, k, level=3.0, rate=0.012, noise=0.004)
     title = _by(series, "Population of the {} region, ", "Population by region, ") + _span(years)
-    return Table(title, "Year", tuple(years), tuple(series), _rows(values, 2), "Population", "million",
-                 "synthetic:yearly_population")
+    return Table(
+        title,
+        "Year",
+        tuple(years),
+        tuple(series),
+        _rows(values, 2),
+        "Population",
+        "million",
+        "synthetic:yearly_population",
+    )
 
 
 def _yearly_emissions(rng: np.random.Generator, n: int, k: int) -> Table:
@@ -207,8 +338,16 @@ def _yearly_emissions(rng: np.random.Generator, n: int, k: int) -> Table:
     levels = 80.0 * rng.lognormal(0.0, 0.6, size=(k, 1))
     values = levels * np.clip(shape, 0.15, None) * (1.0 + 0.03 * rng.standard_normal((k, n)))
     title = _by(series, "CO₂ emissions from {}, ", "CO₂ emissions by sector, ") + _span(years)
-    return Table(title, "Year", tuple(years), tuple(series), _rows(values, 1), "Emissions", "Mt CO₂",
-                 "synthetic:yearly_emissions")
+    return Table(
+        title,
+        "Year",
+        tuple(years),
+        tuple(series),
+        _rows(values, 1),
+        "Emissions",
+        "Mt CO₂",
+        "synthetic:yearly_emissions",
+    )
 
 
 def _monthly_temperature(rng: np.random.Generator, n: int, k: int) -> Table:
@@ -222,8 +361,16 @@ def _monthly_temperature(rng: np.random.Generator, n: int, k: int) -> Table:
         rows.append(c.mean_c + seasonal + rng.normal(0.0, 0.8, size=n))
     year = int(rng.integers(2010, LAST_YEAR + 1))
     title = _by(cities, "Average monthly temperature in {}, ", "Average monthly temperature by city, ") + str(year)
-    return Table(title, "Month", tuple(months), tuple(cities), _rows(np.array(rows), 1), "Temperature", "°C",
-                 "synthetic:monthly_temperature")
+    return Table(
+        title,
+        "Month",
+        tuple(months),
+        tuple(cities),
+        _rows(np.array(rows), 1),
+        "Temperature",
+        "°C",
+        "synthetic:monthly_temperature",
+    )
 
 
 def _monthly_rainfall(rng: np.random.Generator, n: int, k: int) -> Table:
@@ -238,8 +385,16 @@ def _monthly_rainfall(rng: np.random.Generator, n: int, k: int) -> Table:
         rows.append(monthly[offsets] * rng.lognormal(0.0, 0.3, size=n))
     year = int(rng.integers(2010, LAST_YEAR + 1))
     title = _by(cities, "Monthly rainfall in {}, ", "Monthly rainfall by city, ") + str(year)
-    return Table(title, "Month", tuple(months), tuple(cities), _rows(np.array(rows), 0), "Rainfall", "mm",
-                 "synthetic:monthly_rainfall")
+    return Table(
+        title,
+        "Month",
+        tuple(months),
+        tuple(cities),
+        _rows(np.array(rows), 0),
+        "Rainfall",
+        "mm",
+        "synthetic:monthly_rainfall",
+    )
 
 
 def _monthly_sales(rng: np.random.Generator, n: int, k: int) -> Table:
@@ -250,8 +405,9 @@ def _monthly_sales(rng: np.random.Generator, n: int, k: int) -> Table:
     values = _growth(rng, n, k, level=1500.0, rate=0.01, noise=0.08) * (1.0 + holiday)
     year = int(rng.integers(2010, LAST_YEAR + 1))
     title = _by(series, "Monthly sales of {}, ", "Monthly sales by product line, ") + str(year)
-    return Table(title, "Month", tuple(months), tuple(series), _rows(values, 0), "Units sold", "units",
-                 "synthetic:monthly_sales")
+    return Table(
+        title, "Month", tuple(months), tuple(series), _rows(values, 0), "Units sold", "units", "synthetic:monthly_sales"
+    )
 
 
 def _weekly_visits(rng: np.random.Generator, n: int, k: int) -> Table:
@@ -262,8 +418,9 @@ def _weekly_visits(rng: np.random.Generator, n: int, k: int) -> Table:
     values = _growth(rng, n, k, level=12000.0, rate=0.004, noise=0.07) * summer_dip
     year = int(rng.integers(2015, LAST_YEAR + 1))
     title = _by(series, "Weekly website visits from {}, ", "Weekly website visits by channel, ") + str(year)
-    return Table(title, "Week", tuple(weeks), tuple(series), _rows(values, 0), "Visits", "visits",
-                 "synthetic:weekly_visits")
+    return Table(
+        title, "Week", tuple(weeks), tuple(series), _rows(values, 0), "Visits", "visits", "synthetic:weekly_visits"
+    )
 
 
 def _daily_orders(rng: np.random.Generator, n: int, k: int) -> Table:
@@ -276,8 +433,9 @@ def _daily_orders(rng: np.random.Generator, n: int, k: int) -> Table:
     weekly = 1.0 + rng.uniform(0.1, 0.4, size=(k, 1)) * _season([d.weekday() for d in dates], 7, 5.0)
     values = _growth(rng, n, k, level=140.0, rate=0.002, noise=0.12) * weekly
     title = _by(series, "Daily orders at the {} store, ", "Daily orders by store, ") + f"{_span(labels)} {year}"
-    return Table(title, "Date", tuple(labels), tuple(series), _rows(values, 0), "Orders", "orders",
-                 "synthetic:daily_orders")
+    return Table(
+        title, "Date", tuple(labels), tuple(series), _rows(values, 0), "Orders", "orders", "synthetic:daily_orders"
+    )
 
 
 def _quarterly_revenue(rng: np.random.Generator, n: int, k: int) -> Table:
@@ -289,8 +447,16 @@ def _quarterly_revenue(rng: np.random.Generator, n: int, k: int) -> Table:
     q4_bump = 1.0 + rng.uniform(0.0, 0.25, size=(k, 1)) * _season([first_quarter + i for i in range(n)], 4, 3.0)
     values = _growth(rng, n, k, level=400.0, rate=0.015, noise=0.05) * q4_bump
     title = _by(series, "Quarterly revenue, {} segment, ", "Quarterly revenue by segment, ") + _span(quarters)
-    return Table(title, "Quarter", tuple(quarters), tuple(series), _rows(values, 1), "Revenue", "USD m",
-                 "synthetic:quarterly_revenue")
+    return Table(
+        title,
+        "Quarter",
+        tuple(quarters),
+        tuple(series),
+        _rows(values, 1),
+        "Revenue",
+        "USD m",
+        "synthetic:quarterly_revenue",
+    )
 
 
 def _country_indicators(rng: np.random.Generator, n: int, k: int) -> Table:
@@ -311,8 +477,16 @@ def _country_indicators(rng: np.random.Generator, n: int, k: int) -> Table:
         share = rng.uniform(0.12, 0.6, size=(n, 1)) if indicator == "Exports" else 1.0
         values, unit, decimals = gdp * share * wobble, "USD bn", 1
     title = f"{indicator} by country, " + (years[0] if k == 1 else _span(years))
-    return Table(title, "Country", tuple(countries), tuple(years), _rows(values.T, decimals), indicator, unit,
-                 "synthetic:country_indicators")
+    return Table(
+        title,
+        "Country",
+        tuple(countries),
+        tuple(years),
+        _rows(values.T, decimals),
+        indicator,
+        unit,
+        "synthetic:country_indicators",
+    )
 
 
 def _product_units(rng: np.random.Generator, n: int, k: int) -> Table:
@@ -321,8 +495,16 @@ def _product_units(rng: np.random.Generator, n: int, k: int) -> Table:
     values = popularity * rng.lognormal(0.0, 0.35, size=(k, n))
     year = int(rng.integers(2010, LAST_YEAR + 1))
     title = _by(regions, "Units sold by product, {} region, ", "Units sold by product and region, ") + str(year)
-    return Table(title, "Product", tuple(products), tuple(regions), _rows(values, 0), "Units sold", "units",
-                 "synthetic:product_units")
+    return Table(
+        title,
+        "Product",
+        tuple(products),
+        tuple(regions),
+        _rows(values, 0),
+        "Units sold",
+        "units",
+        "synthetic:product_units",
+    )
 
 
 def _market_share(rng: np.random.Generator, n: int, k: int) -> Table:
@@ -334,8 +516,16 @@ def _market_share(rng: np.random.Generator, n: int, k: int) -> Table:
         shares.append(drifted / drifted.sum())
     market = ("Smartphone", "Laptop", "Streaming", "Electric car", "Coffee machine")[int(rng.integers(5))]
     title = f"{market} market share by brand, " + (years[0] if k == 1 else _span(years))
-    return Table(title, "Brand", tuple(brands), tuple(years), _rows(100.0 * np.array(shares), 1), "Market share",
-                 "%", "synthetic:market_share")
+    return Table(
+        title,
+        "Brand",
+        tuple(brands),
+        tuple(years),
+        _rows(100.0 * np.array(shares), 1),
+        "Market share",
+        "%",
+        "synthetic:market_share",
+    )
 
 
 def _survey(rng: np.random.Generator, n: int, k: int) -> Table:
@@ -346,10 +536,19 @@ def _survey(rng: np.random.Generator, n: int, k: int) -> Table:
     rows = [rng.dirichlet(1.0 + 12.0 * np.exp(tilt * position) / np.exp(tilt * position).sum()) for tilt in lean]
     statement = SURVEY_STATEMENTS[int(rng.integers(len(SURVEY_STATEMENTS)))]
     year = int(rng.integers(2015, LAST_YEAR + 1))
-    title = _by(groups, f"“{statement}”: answers of people aged {{}}, {year}",
-                f"“{statement}”: answers by age group, {year}")
-    return Table(title, "Answer", answers, tuple(groups), _rows(100.0 * np.array(rows), 1), "Share of respondents",
-                 "%", "synthetic:survey")
+    title = _by(
+        groups, f"“{statement}”: answers of people aged {{}}, {year}", f"“{statement}”: answers by age group, {year}"
+    )
+    return Table(
+        title,
+        "Answer",
+        answers,
+        tuple(groups),
+        _rows(100.0 * np.array(rows), 1),
+        "Share of respondents",
+        "%",
+        "synthetic:survey",
+    )
 
 
 def _department_budgets(rng: np.random.Generator, n: int, k: int) -> Table:
@@ -358,8 +557,16 @@ def _department_budgets(rng: np.random.Generator, n: int, k: int) -> Table:
     base = rng.lognormal(np.log(900.0), 0.7, size=(n, 1))
     yearly = np.cumprod(1.0 + rng.normal(0.03, 0.06, size=(n, k)), axis=1)
     title = _by(fiscal, "Department budgets, {}", f"Department budgets, {_span(fiscal)}")
-    return Table(title, "Department", tuple(departments), tuple(fiscal), _rows((base * yearly).T, 0), "Budget",
-                 "USD k", "synthetic:department_budgets")
+    return Table(
+        title,
+        "Department",
+        tuple(departments),
+        tuple(fiscal),
+        _rows((base * yearly).T, 0),
+        "Budget",
+        "USD k",
+        "synthetic:department_budgets",
+    )
 
 
 def _league_points(rng: np.random.Generator, n: int, k: int) -> Table:
@@ -371,8 +578,9 @@ def _league_points(rng: np.random.Generator, n: int, k: int) -> Table:
     strength = rng.standard_normal((1, n))
     values = np.clip(52.0 + 15.0 * strength + 7.0 * rng.standard_normal((k, n)), 8.0, 100.0)
     title = _by(seasons, "League points by club, {} season", f"League points by club, {_span(seasons)}")
-    return Table(title, "Club", tuple(teams), tuple(seasons), _rows(values, 0), "Points", "points",
-                 "synthetic:league_points")
+    return Table(
+        title, "Club", tuple(teams), tuple(seasons), _rows(values, 0), "Points", "points", "synthetic:league_points"
+    )
 
 
 def _city_indicators(rng: np.random.Generator, n: int, k: int) -> Table:
@@ -385,8 +593,9 @@ def _city_indicators(rng: np.random.Generator, n: int, k: int) -> Table:
     base = np.exp(rng.uniform(np.log(low), np.log(high), size=(1, n)))
     values = base * (1.0 + trend) ** np.arange(k)[:, None] * (1.0 + 0.03 * rng.standard_normal((k, n)))
     title = f"{name} by city, " + (years[0] if k == 1 else _span(years))
-    return Table(title, "City", tuple(cities), tuple(years), _rows(values, decimals), name, unit,
-                 "synthetic:city_indicators")
+    return Table(
+        title, "City", tuple(cities), tuple(years), _rows(values, decimals), name, unit, "synthetic:city_indicators"
+    )
 
 
 def _age_bands(n: int) -> tuple[list[str], int]:
@@ -407,8 +616,16 @@ def _age_structure(rng: np.random.Generator, n: int, k: int) -> Table:
     values = level * np.exp(-((mids / scale) ** 4)) * cohort * (1.0 + 0.03 * rng.standard_normal((k, n)))
     region = REGIONS[int(rng.integers(len(REGIONS)))]
     title = f"Population by age group, {region} region" + ("" if k > 2 else f", {int(rng.integers(2000, 2024))}")
-    return Table(title, "Age group", tuple(labels), tuple(series), _rows(values, 0), "Population", "thousand",
-                 "synthetic:age_structure")
+    return Table(
+        title,
+        "Age group",
+        tuple(labels),
+        tuple(series),
+        _rows(values, 0),
+        "Population",
+        "thousand",
+        "synthetic:age_structure",
+    )
 
 
 def _hourly_demand(rng: np.random.Generator, n: int, k: int) -> Table:
@@ -421,8 +638,9 @@ def _hourly_demand(rng: np.random.Generator, n: int, k: int) -> Table:
     level = rng.lognormal(np.log(3000.0), 0.5) * rng.uniform(0.8, 1.2, size=(k, 1))
     values = level * (0.6 + morning + evening + daytime) * (1.0 + 0.02 * rng.standard_normal((k, n)))
     title = _by(series, "Hourly electricity demand, {}", "Hourly electricity demand by day type")
-    return Table(title, "Hour", tuple(hours), tuple(series), _rows(values, 0), "Demand", "MW",
-                 "synthetic:hourly_demand")
+    return Table(
+        title, "Hour", tuple(hours), tuple(series), _rows(values, 0), "Demand", "MW", "synthetic:hourly_demand"
+    )
 
 
 def _reaction_times(rng: np.random.Generator, n: int, k: int) -> Table:
@@ -432,8 +650,16 @@ def _reaction_times(rng: np.random.Generator, n: int, k: int) -> Table:
     effect = rng.normal(0.0, 35.0, size=(k, 1))
     values = np.clip(speed + effect + rng.normal(0.0, 25.0, size=(k, n)), 180.0, None)
     title = _by(conditions, "Reaction time per participant ({})", "Reaction time per participant by condition")
-    return Table(title, "Participant", tuple(participants), tuple(conditions), _rows(values, 0), "Reaction time",
-                 "ms", "synthetic:reaction_times")
+    return Table(
+        title,
+        "Participant",
+        tuple(participants),
+        tuple(conditions),
+        _rows(values, 0),
+        "Reaction time",
+        "ms",
+        "synthetic:reaction_times",
+    )
 
 
 THEMES: tuple[Theme, ...] = (

@@ -100,9 +100,9 @@ def sample_window(table: Table, rng: np.random.Generator, *, num_categories: int
     chosen = np.sort(rng.choice(len(table.series_names), size=k, replace=False))
     return dataclasses.replace(
         table,
-        categories=table.categories[start:start + n],
+        categories=table.categories[start : start + n],
         series_names=tuple(table.series_names[i] for i in chosen),
-        values=tuple(table.values[i][start:start + n] for i in chosen),
+        values=tuple(table.values[i][start : start + n] for i in chosen),
     )
 
 

@@ -12,7 +12,8 @@ from datagen.stats import DIFFICULTY_BINS, DatasetStats, compute_stats
 
 CITATION = """@misc{wang2025visionzeroscalablevlmselfimprovement,
   title         = {Vision-Zero: Scalable VLM Self-Improvement via Strategic Gamified Self-Play},
-  author        = {Qinsi Wang and Bo Liu and Tianyi Zhou and Jing Shi and Yueqian Lin and Yiran Chen and Hai Helen Li and Kun Wan and Wentian Zhao},
+  author        = {Qinsi Wang and Bo Liu and Tianyi Zhou and Jing Shi and Yueqian Lin and Yiran Chen and
+                   Hai Helen Li and Kun Wan and Wentian Zhao},
   year          = {2025},
   eprint        = {2509.25541},
   archivePrefix = {arXiv},
@@ -67,7 +68,7 @@ def card_text(dataset_dir: Path, stats: DatasetStats, manifest: dict[str, Any] |
         yaml_header(stats),
         f"# {name}",
         "Spot-the-difference image pairs for training vision-language models with the Vision-Zero "
-        "\"Who is the spy?\" self-play game. Each record holds a *civilian* image, a subtly different *spy* "
+        '"Who is the spy?" self-play game. Each record holds a *civilian* image, a subtly different *spy* '
         "image, the exact mask and boxes of what differs, a machine-readable list of the edits and one "
         "sentence describing them.",
         "![preview](preview.png)",
@@ -79,7 +80,7 @@ def card_text(dataset_dir: Path, stats: DatasetStats, manifest: dict[str, Any] |
         f"Generation retried {stats.retried} attempts that failed the quality gate and skipped {stats.skipped} "
         f"items (see `report.jsonl`).",
         "## Load",
-        f"```python\nfrom datasets import load_dataset\n\npairs = load_dataset(\"{name}\", split=\"train\")\n```",
+        f'```python\nfrom datasets import load_dataset\n\npairs = load_dataset("{name}", split="train")\n```',
     ]
     if manifest is not None:
         fingerprint = manifest["fingerprint"]

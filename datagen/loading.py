@@ -10,7 +10,9 @@ from datagen.errors import DatasetError
 from datagen.features import PAIR_FEATURES
 
 
-def load_pairs(source: str | Path, *, split: str = "train", streaming: bool = False) -> datasets.Dataset | datasets.IterableDataset:
+def load_pairs(
+    source: str | Path, *, split: str = "train", streaming: bool = False
+) -> datasets.Dataset | datasets.IterableDataset:
     """Load pair records from a folder made by vzero or from a Hub dataset id such as `org/name`.
 
     Raises:

@@ -49,12 +49,16 @@ def contact_sheet(dataset_dir: Path, n: int = 12) -> Image.Image:
         cell_height = round(civilian.height * scale)
         strip = Image.new("RGB", (3 * CELL_WIDTH + 2 * GAP, cell_height + CAPTION_HEIGHT), BACKGROUND)
         for column, panel in enumerate(panels):
-            strip.paste(panel.resize((CELL_WIDTH, cell_height), Image.Resampling.LANCZOS), (column * (CELL_WIDTH + GAP), 0))
+            strip.paste(
+                panel.resize((CELL_WIDTH, cell_height), Image.Resampling.LANCZOS), (column * (CELL_WIDTH + GAP), 0)
+            )
         caption = textwrap.shorten(f"{row['id']}: {row['description']}", width=300, placeholder=" ...")
         lines = textwrap.wrap(caption, width=130)[:2]
         ImageDraw.Draw(strip).multiline_text((4, cell_height + 4), "\n".join(lines), fill=(20, 20, 20), font=font)
         strips.append(strip)
-    sheet = Image.new("RGB", (strips[0].width, sum(s.height for s in strips) + GAP * (len(strips) - 1)), (255, 255, 255))
+    sheet = Image.new(
+        "RGB", (strips[0].width, sum(s.height for s in strips) + GAP * (len(strips) - 1)), (255, 255, 255)
+    )
     top = 0
     for strip in strips:
         sheet.paste(strip, (0, top))

@@ -19,6 +19,7 @@ from PIL import Image as PILImage
 # is a large share of a chart pair's cost.
 PNG_COMPRESS_LEVEL = 1
 
+
 @dataclass(frozen=True)
 class Edit:
     """One machine-readable change, e.g. `Edit("recolor", "series 'Sales'", "#1f77b4", "#d62728")`."""

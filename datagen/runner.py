@@ -267,7 +267,9 @@ def run(domain: Domain, config: Any, options: RunOptions, *, progress: Progress 
     validate_options(options)
     generator = domain.make_generator(config)
     prepare_out_dir(options.out)
-    skipped_inputs = [{"event": "input_skipped", "source": e.source, "reason": e.reason} for e in generator.skipped_inputs]
+    skipped_inputs = [
+        {"event": "input_skipped", "source": e.source, "reason": e.reason} for e in generator.skipped_inputs
+    ]
     manifest = open_run(domain, config, options, skipped_inputs)
     plans = select_shards(plan_shards(options.num, options.shard_size), options.job)
     todo, kept = shards_to_make(options.out, manifest, plans)

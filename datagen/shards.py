@@ -10,8 +10,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from datagen.manifest import sha256_file
+from datagen.errors import GenerationError
 from datagen.features import PAIR_FEATURES
+from datagen.manifest import sha256_file
 
 DATA_DIR = "data"
 # Row groups of ~100 image rows keep streaming reads light, as `datasets` does for image data.
@@ -64,12 +65,20 @@ def write_shard(rows: list[dict[str, Any]], path: Path) -> str:
     """Write `rows` (sorted by the caller) as one Parquet shard and return its sha256.
 
     The schema carries `datasets`' feature metadata so that Image columns decode as images, locally
-    and on the Hub. The file is written under a temporary name, fsynced, then renamed.
+    and on the Hub. The file is written under a temporary name, fsynced, then renamed; a failed write
+    removes its temporary file, so no partial shard is ever left behind.
+
+    Raises:
+        GenerationError: the file system refused the write (full disk, permissions).
     """
     table = pa.Table.from_pylist(rows, schema=PAIR_FEATURES.arrow_schema)
     temporary = temporary_path(path)
-    pq.write_table(table, temporary, row_group_size=ROW_GROUP_SIZE)
-    with temporary.open("rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    try:
+        pq.write_table(table, temporary, row_group_size=ROW_GROUP_SIZE)
+        with temporary.open("rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        raise GenerationError(f"cannot write shard {path}: {error.strerror or error}") from error
     return sha256_file(path)

@@ -15,7 +15,11 @@ SMALL = {"width": 256, "height": 192}
 
 def make_chart_dataset(out: Path, *, num: int, seed: int = 0, workers: int = 1, shard_size: int = 6, **config) -> Path:
     """Run the real chart generator into `out` and return it."""
-    run(DOMAIN, ChartConfig(**{**SMALL, **config}), RunOptions(out=out, num=num, seed=seed, workers=workers, shard_size=shard_size))
+    run(
+        DOMAIN,
+        ChartConfig(**{**SMALL, **config}),
+        RunOptions(out=out, num=num, seed=seed, workers=workers, shard_size=shard_size),
+    )
     return out
 
 

@@ -28,8 +28,13 @@ def fingerprint(pair: Pair) -> str:
     digest = hashlib.sha256()
     for array in (pair.civilian, pair.spy, pair.diff_mask):
         digest.update(np.ascontiguousarray(array).tobytes())
-    record = {"boxes": pair.diff_boxes, "edits": [asdict(e) for e in pair.edits], "text": pair.description,
-              "difficulty": pair.difficulty, "meta": pair.meta}
+    record = {
+        "boxes": pair.diff_boxes,
+        "edits": [asdict(e) for e in pair.edits],
+        "text": pair.description,
+        "difficulty": pair.difficulty,
+        "meta": pair.meta,
+    }
     digest.update(json.dumps(record, sort_keys=True).encode())
     return digest.hexdigest()
 
@@ -70,8 +75,15 @@ def test_awkward_sizes_give_exactly_that_many_pixels(width, height) -> None:
 def test_pairs_are_identical_in_a_fresh_process_and_under_another_matplotlib_style() -> None:
     seeds = [3, 4, 5]
     local = make_generator(ChartConfig(**SIZE))
-    with matplotlib.rc_context({"lines.linewidth": 7.0, "font.size": 30, "text.antialiased": False,
-                                "patch.edgecolor": "red", "text.hinting": "none"}):
+    with matplotlib.rc_context(
+        {
+            "lines.linewidth": 7.0,
+            "font.size": 30,
+            "text.antialiased": False,
+            "patch.edgecolor": "red",
+            "text.hinting": "none",
+        }
+    ):
         styled = [fingerprint(local(0, seed)) for seed in seeds]
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
         remote = pool.submit(fingerprints_in_fresh_process, seeds).result()
@@ -136,8 +148,9 @@ def test_bad_config_fails_at_once_naming_the_value(options, message) -> None:
 def _write_tables(folder: Path) -> None:
     folder.mkdir()
     years = range(1995, 2025)
-    rows = ["Year,North,South,East"] + [f"{y},{100 + 3 * i},{80 + (i * 7) % 23},{60 + (i * 5) % 31}"
-                                        for i, y in enumerate(years)]
+    rows = ["Year,North,South,East"] + [
+        f"{y},{100 + 3 * i},{80 + (i * 7) % 23},{60 + (i * 5) % 31}" for i, y in enumerate(years)
+    ]
     (folder / "revenue.csv").write_text("\n".join(rows) + "\n")
     (folder / "notes.csv").write_text("name,comment\nann,hello\nbo,bye\n")
     (folder / "tiny.csv").write_text("item,count\na,1\nb,2\n")

@@ -23,7 +23,7 @@ from chart_edit.spec import (
 )
 from chart_edit.style import color_name, sample_style
 from chart_edit.table import Table
-from datagen.masks import boxes_from_mask, dilate, difference_mask
+from datagen.masks import boxes_from_mask, difference_mask, dilate
 from datagen.record import Pair
 
 WIDTH, HEIGHT = 400, 300
@@ -36,16 +36,40 @@ def _table(kind: str) -> Table:
     if kind in ("histogram", "box"):
         samples = tuple(f"S{i:02d}" for i in range(1, 41))
         rows = [np.round(rng.normal(50 + 12 * s, 8, size=40), 1) for s in range(3 if kind == "box" else 1)]
-        return Table("Delivery times per courier", "Delivery", samples, ("Ann", "Bo", "Cy")[: len(rows)],
-                     tuple(tuple(map(float, row)) for row in rows), "Delivery time", "min", "test")
+        return Table(
+            "Delivery times per courier",
+            "Delivery",
+            samples,
+            ("Ann", "Bo", "Cy")[: len(rows)],
+            tuple(tuple(map(float, row)) for row in rows),
+            "Delivery time",
+            "min",
+            "test",
+        )
     if kind in ("pie", "donut"):
-        return Table("Fruit sales, 2023", "Fruit", ("Apples", "Pears", "Plums", "Cherries", "Figs"), ("Sales",),
-                     ((34.0, 21.0, 15.0, 18.0, 12.0),), "Sales", "t", "test")
+        return Table(
+            "Fruit sales, 2023",
+            "Fruit",
+            ("Apples", "Pears", "Plums", "Cherries", "Figs"),
+            ("Sales",),
+            ((34.0, 21.0, 15.0, 18.0, 12.0),),
+            "Sales",
+            "t",
+            "test",
+        )
     if kind == "scatter":
         x = np.round(rng.uniform(10, 90, size=14), 1)
         y = np.round(0.8 * x + rng.normal(0, 8, size=14), 1)
-        return Table("Price and demand", "Shop", tuple(f"Shop {i}" for i in range(1, 15)), ("Price", "Demand"),
-                     (tuple(map(float, x)), tuple(map(float, y))), "Value", "", "test")
+        return Table(
+            "Price and demand",
+            "Shop",
+            tuple(f"Shop {i}" for i in range(1, 15)),
+            ("Price", "Demand"),
+            (tuple(map(float, x)), tuple(map(float, y))),
+            "Value",
+            "",
+            "test",
+        )
     series = ("North", "South", "East")[: 1 if kind in ("bar", "barh") else 3]
     rows = [tuple(map(float, np.round(rng.uniform(40, 160, size=len(YEARS)), 1))) for _ in series]
     return Table("Annual revenue by region", "Year", YEARS, series, tuple(rows), "Revenue", "USD m", "test")
@@ -57,8 +81,13 @@ def civilian_spec(kind: str, seed: int) -> ChartSpec:
     assert shape_problem(kind, table) is None
     rng = np.random.default_rng(seed)
     count = len(table.series_names)
-    style = sample_style(rng, num_colors=8 if kind in ("pie", "donut") else count, num_series=count,
-                         value_labels_fit=True, need_markers=True)
+    style = sample_style(
+        rng,
+        num_colors=8 if kind in ("pie", "donut") else count,
+        num_series=count,
+        value_labels_fit=True,
+        need_markers=True,
+    )
     style = replace(style, show_title=True, markers=("circle", "square", "triangle")[:count])
     spec = make_spec(kind, table, style, rng)
     labels = {"value_label": spec.value_label or "Revenue (USD m)", "category_label": spec.category_label or "Year"}
@@ -77,16 +106,31 @@ def apply_once(name: str, kind: str) -> tuple[ChartSpec, ChartSpec, Change]:
 
 
 CASES = [
-    ("change_value", "bar"), ("change_value", "line"), ("change_value", "pie"), ("change_value", "scatter"),
-    ("change_value", "histogram"), ("change_value", "box"), ("change_value", "heatmap"),
-    ("swap_values", "grouped_bar"), ("swap_values", "donut"),
-    ("swap_labels", "barh"), ("swap_labels", "heatmap"),
-    ("drop_category", "line"), ("drop_category", "pie"),
-    ("add_category", "stacked_bar"), ("add_category", "scatter"),
-    ("swap_series", "grouped_bar"), ("swap_series", "box"),
-    ("edit_title", "bar"), ("edit_axis_label", "barh"), ("edit_tick_label", "line"),
-    ("recolor", "area"), ("recolor", "donut"),
-    ("change_marker", "line"), ("change_linestyle", "line"), ("reorder_legend", "stacked_bar"),
+    ("change_value", "bar"),
+    ("change_value", "line"),
+    ("change_value", "pie"),
+    ("change_value", "scatter"),
+    ("change_value", "histogram"),
+    ("change_value", "box"),
+    ("change_value", "heatmap"),
+    ("swap_values", "grouped_bar"),
+    ("swap_values", "donut"),
+    ("swap_labels", "barh"),
+    ("swap_labels", "heatmap"),
+    ("drop_category", "line"),
+    ("drop_category", "pie"),
+    ("add_category", "stacked_bar"),
+    ("add_category", "scatter"),
+    ("swap_series", "grouped_bar"),
+    ("swap_series", "box"),
+    ("edit_title", "bar"),
+    ("edit_axis_label", "barh"),
+    ("edit_tick_label", "line"),
+    ("recolor", "area"),
+    ("recolor", "donut"),
+    ("change_marker", "line"),
+    ("change_linestyle", "line"),
+    ("reorder_legend", "stacked_bar"),
 ]
 
 
@@ -143,8 +187,9 @@ def test_edit_record_matches_the_specs_and_the_description(name, kind) -> None:
 
 
 def _one_changed_cell(civilian: ChartSpec, spy: ChartSpec) -> tuple[float, float]:
-    cells = [(a, b) for row_a, row_b in zip(civilian.table.values, spy.table.values)
-             for a, b in zip(row_a, row_b) if a != b]
+    cells = [
+        (a, b) for row_a, row_b in zip(civilian.table.values, spy.table.values) for a, b in zip(row_a, row_b) if a != b
+    ]
     assert len(cells) == 1
     return cells[0]
 
@@ -237,11 +282,19 @@ def _check_reorder_legend(civilian, spy, edit) -> None:
 
 
 CHECKS = {
-    "change_value": _check_change_value, "swap_values": _check_swap_values, "swap_labels": _check_swap_labels,
-    "drop_category": _check_drop_category, "add_category": _check_add_category, "swap_series": _check_swap_series,
-    "edit_title": _check_edit_title, "edit_axis_label": _check_edit_axis_label,
-    "edit_tick_label": _check_edit_tick_label, "recolor": _check_recolor, "change_marker": _check_change_marker,
-    "change_linestyle": _check_change_linestyle, "reorder_legend": _check_reorder_legend,
+    "change_value": _check_change_value,
+    "swap_values": _check_swap_values,
+    "swap_labels": _check_swap_labels,
+    "drop_category": _check_drop_category,
+    "add_category": _check_add_category,
+    "swap_series": _check_swap_series,
+    "edit_title": _check_edit_title,
+    "edit_axis_label": _check_edit_axis_label,
+    "edit_tick_label": _check_edit_tick_label,
+    "recolor": _check_recolor,
+    "change_marker": _check_change_marker,
+    "change_linestyle": _check_change_linestyle,
+    "reorder_legend": _check_reorder_legend,
 }
 MENTIONS = {
     "swap_values": lambda e: [f"{v:g}" for _, v in _labelled_numbers(e.before)],
@@ -292,10 +345,19 @@ def test_perturb_applies_distinct_edits_in_sequence(kind) -> None:
 @pytest.mark.parametrize(
     ("labels", "expected"),
     [
-        (("2019", "2020", "2021"), "2022"), (("2000", "2005"), "2010"), (("Week 4", "Week 5"), "Week 6"),
-        (("P07", "P08"), "P09"), (("Oct", "Nov"), "Dec"), (("Nov", "Dec"), "Jan"), (("2021 Q3", "2021 Q4"), "2022 Q1"),
-        (("2019/20", "2020/21"), "2021/22"), (("Mar 30", "Mar 31"), "Apr 1"), (("08:00", "09:00"), "10:00"),
-        (("Brand A", "Brand B"), "Brand C"), (("France", "Spain"), "Other"), (("0–19", "20–39", "40+"), None),
+        (("2019", "2020", "2021"), "2022"),
+        (("2000", "2005"), "2010"),
+        (("Week 4", "Week 5"), "Week 6"),
+        (("P07", "P08"), "P09"),
+        (("Oct", "Nov"), "Dec"),
+        (("Nov", "Dec"), "Jan"),
+        (("2021 Q3", "2021 Q4"), "2022 Q1"),
+        (("2019/20", "2020/21"), "2021/22"),
+        (("Mar 30", "Mar 31"), "Apr 1"),
+        (("08:00", "09:00"), "10:00"),
+        (("Brand A", "Brand B"), "Brand C"),
+        (("France", "Spain"), "Other"),
+        (("0–19", "20–39", "40+"), None),
         (("Other", "Spain"), None),
     ],
 )

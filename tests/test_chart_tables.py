@@ -198,13 +198,7 @@ def test_json_records_and_columns_load(tmp_path: Path, payload: object) -> None:
 def test_nan_handling_drops_sparse_columns_then_incomplete_rows(tmp_path: Path) -> None:
     path = tmp_path / "gaps.csv"
     path.write_text(
-        "name,full,sparse,empty,gappy\n"
-        "a,1,,,10\n"
-        "b,2,,,\n"
-        "c,3,7,,30\n"
-        "d,inf,,,40\n"
-        ",5,,,50\n"
-        "f,6,8,,60\n",
+        "name,full,sparse,empty,gappy\na,1,,,10\nb,2,,,\nc,3,7,,30\nd,inf,,,40\n,5,,,50\nf,6,8,,60\n",
         encoding="utf-8",
     )
     table = load_table(path)
@@ -299,10 +293,14 @@ def test_missing_or_non_directory_is_a_config_error(tmp_path: Path) -> None:
 
 def _numbered_table(n: int, k: int) -> Table:
     return Table(
-        title="T", category_name="C", categories=tuple(f"c{i}" for i in range(n)),
+        title="T",
+        category_name="C",
+        categories=tuple(f"c{i}" for i in range(n)),
         series_names=tuple(f"s{j}" for j in range(k)),
         values=tuple(tuple(float(100 * j + i) for i in range(n)) for j in range(k)),
-        value_name="V", unit="", source="test",
+        value_name="V",
+        unit="",
+        source="test",
     )
 
 

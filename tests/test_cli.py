@@ -16,11 +16,32 @@ runner = CliRunner()
 
 def test_chart_run_writes_a_complete_dataset_folder_with_card_and_preview(tmp_path):
     out = tmp_path / "charts"
-    result = runner.invoke(app, ["chart", "--out", str(out), "--num", "5", "--size", "256x192", "--workers", "1",
-                                 "--kinds", "bar,line", "--kinds", "pie", "--shard-size", "3"])
+    result = runner.invoke(
+        app,
+        [
+            "chart",
+            "--out",
+            str(out),
+            "--num",
+            "5",
+            "--size",
+            "256x192",
+            "--workers",
+            "1",
+            "--kinds",
+            "bar,line",
+            "--kinds",
+            "pie",
+            "--shard-size",
+            "3",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "preview.png" in result.output
-    assert sorted(p.name for p in (out / "data").iterdir()) == ["train-00000-of-00002.parquet", "train-00001-of-00002.parquet"]
+    assert sorted(p.name for p in (out / "data").iterdir()) == [
+        "train-00000-of-00002.parquet",
+        "train-00001-of-00002.parquet",
+    ]
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["complete"] and manifest["counts"]["written"] + manifest["counts"]["skipped"] == 5
     assert manifest["fingerprint"]["config"]["kinds"] == ["bar", "line", "pie"]
@@ -30,8 +51,26 @@ def test_chart_run_writes_a_complete_dataset_folder_with_card_and_preview(tmp_pa
     with Image.open(out / "preview.png") as sheet:
         assert sheet.width == 3 * 320 + 2 * 6
 
-    again = runner.invoke(app, ["chart", "--out", str(out), "--num", "5", "--size", "256x192", "--workers", "1",
-                                "--kinds", "bar,line", "--kinds", "pie", "--shard-size", "3"])
+    again = runner.invoke(
+        app,
+        [
+            "chart",
+            "--out",
+            str(out),
+            "--num",
+            "5",
+            "--size",
+            "256x192",
+            "--workers",
+            "1",
+            "--kinds",
+            "bar,line",
+            "--kinds",
+            "pie",
+            "--shard-size",
+            "3",
+        ],
+    )
     assert again.exit_code == 0 and "0 / 2" in again.output
 
 
@@ -92,14 +131,34 @@ def test_user_tables_are_charted_and_bad_files_reported_not_fatal(tmp_path):
     (tables / "latin1.csv").write_bytes("Région,Valeur\nÎle,3\nCôte,4\n".encode("latin-1"))
     (tables / "words.csv").write_text("name,city\nann,rome\nbob,oslo\n")
     out = tmp_path / "out"
-    result = runner.invoke(app, ["chart", "--out", str(out), "--num", "4", "--size", "256x192", "--workers", "1",
-                                 "--tables", str(tables), "--kinds", "bar,line,grouped_bar"])
+    result = runner.invoke(
+        app,
+        [
+            "chart",
+            "--out",
+            str(out),
+            "--num",
+            "4",
+            "--size",
+            "256x192",
+            "--workers",
+            "1",
+            "--tables",
+            str(tables),
+            "--kinds",
+            "bar,line,grouped_bar",
+        ],
+    )
     assert result.exit_code == 0, result.output
     report = [json.loads(line) for line in (out / "report.jsonl").read_text().splitlines()]
-    skipped = {event["source"].rsplit("/", 1)[-1]: event["reason"] for event in report if event["event"] == "input_skipped"}
+    skipped = {
+        event["source"].rsplit("/", 1)[-1]: event["reason"] for event in report if event["event"] == "input_skipped"
+    }
     assert set(skipped) == {"empty.csv", "latin1.csv", "words.csv"}
     assert "UTF-8" in skipped["latin1.csv"] and "numeric" in skipped["words.csv"]
-    metas = [json.loads(m) for m in pq.read_table(out / "data" / "train-00000-of-00001.parquet").column("meta").to_pylist()]
+    metas = [
+        json.loads(m) for m in pq.read_table(out / "data" / "train-00000-of-00001.parquet").column("meta").to_pylist()
+    ]
     assert metas and all(meta["civilian"]["table"]["source"].endswith("sales.csv") for meta in metas)
 
     only_bad = tmp_path / "only-bad"

@@ -138,11 +138,27 @@ def _shards_done(out: Path) -> int:
 
 
 def test_sigkill_of_a_worker_and_the_parent_then_rerun_equals_an_uninterrupted_run(tmp_path):
-    command = [str(Path(sys.executable).parent / "vzero"), "chart", "--num", "48", "--seed", "9", "--workers", "2",
-               "--shard-size", "4", "--size", "256x192"]
+    command = [
+        str(Path(sys.executable).parent / "vzero"),
+        "chart",
+        "--num",
+        "48",
+        "--seed",
+        "9",
+        "--workers",
+        "2",
+        "--shard-size",
+        "4",
+        "--size",
+        "256x192",
+    ]
     killed = tmp_path / "killed"
-    process = subprocess.Popen([*command, "--out", str(killed)], cwd=Path(__file__).parents[1],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [*command, "--out", str(killed)],
+        cwd=Path(__file__).parents[1],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     while _shards_done(killed) < 2 and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.02)

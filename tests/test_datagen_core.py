@@ -1,18 +1,20 @@
-"""The pair record's declared features, seeding, masks and the quality gate on real arrays."""
+"""The core pieces on real data: the pair features, seeding, masks, the quality gate and shard writing."""
 
 from __future__ import annotations
 
 import json
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 from datasets import load_dataset
 from PIL import Image
 
-from datagen.errors import QualityRejected
+from datagen import shards
+from datagen.errors import GenerationError, QualityRejected
+from datagen.features import PAIR_FEATURES
 from datagen.masks import boxes_from_mask, difference_mask
 from datagen.quality import QualityGate
-from datagen.features import PAIR_FEATURES
 from datagen.record import Edit, Pair
 from datagen.seeding import item_seed
 
@@ -77,3 +79,16 @@ def test_quality_gate_accepts_a_local_change_and_rejects_leaks_small_and_huge_ch
 
     with pytest.raises(QualityRejected, match="sizes differ"):
         gate.check(_pair(civilian, spy[:50], np.zeros((100, 100), bool)))
+
+
+def test_a_failed_shard_write_leaves_no_file_behind(tmp_path, monkeypatch):
+    def disk_full(table, where, **kwargs):
+        with open(where, "wb") as handle:
+            handle.write(b"PAR1 partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pq, "write_table", disk_full)
+    target = tmp_path / "train-00000-of-00001.parquet"
+    with pytest.raises(GenerationError, match="No space left on device"):
+        shards.write_shard([], target)
+    assert list(tmp_path.iterdir()) == []
