@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing
+import os
 import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -90,15 +91,35 @@ def validate_options(options: RunOptions) -> None:
             raise ConfigError(f"--shard must be i/n with 0 <= i < n, got {index}/{count}")
 
 
+def foreign_content(out: Path) -> list[str]:
+    """What in `out` was not made by a vzero run, so that a run never mixes its shards into someone's folder.
+
+    A folder holding only what a run creates before its manifest exists (another job of the same array
+    may be a moment ahead) is not foreign; shards without a manifest are.
+    """
+    if not out.is_dir() or (out / manifests.MANIFEST_NAME).exists():
+        return []
+    ours = {DATA_DIR, manifests.LOCK_NAME, manifests.MANIFEST_NAME, manifests.REPORT_NAME}
+    foreign = [entry.name for entry in out.iterdir() if entry.name not in ours]
+    data = out / DATA_DIR
+    if data.is_dir():
+        foreign += [f"{DATA_DIR}/{entry.name}" for entry in data.iterdir() if not entry.name.startswith(".")]
+    return sorted(foreign)
+
+
 def prepare_out_dir(out: Path) -> None:
     """Create the folder and prove it is writable, or explain why it cannot be used."""
     if out.exists() and not out.is_dir():
         raise ConfigError(f"output {out} exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not (out / manifests.MANIFEST_NAME).exists():
-        raise ConfigError(f"output folder {out} is not empty and holds no {manifests.MANIFEST_NAME}; use a new folder")
+    foreign = foreign_content(out)
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")
+        raise ConfigError(
+            f"output folder {out} is not empty and holds no {manifests.MANIFEST_NAME} ({shown}); use a new folder"
+        )
     try:
         (out / DATA_DIR).mkdir(parents=True, exist_ok=True)
-        probe = out / DATA_DIR / ".write-probe"
+        probe = out / DATA_DIR / f".write-probe-{os.getpid()}"
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as error:

@@ -17,7 +17,7 @@ import pytest
 from chart_edit.domain import DOMAIN, ChartConfig
 from datagen.errors import ConfigError, GenerationError, ResumeMismatchError
 from datagen.quality import QualityGate
-from datagen.runner import RunOptions, run
+from datagen.runner import RunOptions, prepare_out_dir, run
 from datagen.seeding import item_seed
 from tests.conftest import SMALL, content_hash, make_chart_dataset
 
@@ -179,3 +179,31 @@ def test_sigkill_of_a_worker_and_the_parent_then_rerun_equals_an_uninterrupted_r
     ids = [row_id for row_id in records_by_id(killed)]
     assert len(ids) == len(set(ids)) == 48 - json.loads((killed / "manifest.json").read_text())["counts"]["skipped"]
     assert not list((killed / "data").glob(".*.tmp"))
+
+
+def test_two_jobs_of_an_array_started_together_into_a_new_folder_make_the_whole_dataset(tmp_path, chart_dataset):
+    vzero = str(Path(sys.executable).parent / "vzero")
+    out = tmp_path / "array"
+    command = [vzero, "chart", "--out", str(out), "--num", "12", "--seed", "3", "--workers", "1",
+               "--shard-size", "6", "--size", "256x192"]  # fmt: skip
+    jobs = [subprocess.Popen([*command, "--shard", f"{i}/2"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            for i in range(2)]  # fmt: skip
+    for job in jobs:
+        assert job.wait(timeout=300) == 0, job.stderr.read().decode()
+    assert content_hash(out) == content_hash(chart_dataset)
+    assert json.loads((out / "manifest.json").read_text())["complete"] is True
+    assert (out / "README.md").exists() and (out / "preview.png").exists()
+
+
+def test_a_folder_another_job_is_just_starting_is_accepted_but_shards_without_a_manifest_are_not(tmp_path):
+    starting = tmp_path / "starting"
+    (starting / "data").mkdir(parents=True)
+    (starting / ".manifest.lock").write_text("")
+    (starting / "data" / ".write-probe-4242").write_bytes(b"")
+    prepare_out_dir(starting)
+
+    orphaned = tmp_path / "orphaned"
+    (orphaned / "data").mkdir(parents=True)
+    (orphaned / "data" / "train-00000-of-00001.parquet").write_bytes(b"PAR1")
+    with pytest.raises(ConfigError, match=r"data/train-00000-of-00001.parquet"):
+        prepare_out_dir(orphaned)
