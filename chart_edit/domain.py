@@ -18,6 +18,7 @@ from chart_edit.synthetic import sample_table
 from chart_edit.table import Table
 from chart_edit.user_tables import load_tables, sample_window
 from datagen.errors import ConfigError, InputError, QualityRejected
+from datagen.manifest import files_digest
 from datagen.masks import boxes_from_mask, difference_mask
 from datagen.quality import QualityGate
 from datagen.record import Pair
@@ -54,9 +55,12 @@ class ChartConfig:
 class ChartPairGenerator:
     """Makes chart pairs; build one per worker process, since it holds a matplotlib figure."""
 
-    def __init__(self, config: ChartConfig, tables: Sequence[Table], skipped: Sequence[InputError]) -> None:
+    def __init__(
+        self, config: ChartConfig, tables: Sequence[Table], skipped: Sequence[InputError], input_digest: str = ""
+    ) -> None:
         self.config = config
         self.skipped_inputs = list(skipped)
+        self.input_digest = input_digest
         self._tables = list(tables)
         self._renderer = ChartRenderer(config.width, config.height)
 
@@ -155,7 +159,7 @@ def make_generator(config: ChartConfig) -> ChartPairGenerator:
     if not usable:
         reasons = "; ".join(str(error) for error in skipped) or "it holds no .csv, .parquet or .json file"
         raise ConfigError(f"no usable table in tables directory {config.tables!r}: {reasons}")
-    return ChartPairGenerator(config, usable, skipped)
+    return ChartPairGenerator(config, usable, skipped, files_digest(Path(config.tables)))
 
 
 def validate(config: ChartConfig) -> None:

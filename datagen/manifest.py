@@ -22,11 +22,14 @@ LOCK_NAME = ".manifest.lock"
 FORMAT_VERSION = 1
 
 
-def fingerprint(*, domain: str, config: dict[str, Any], num: int, seed: int, shard_size: int, version: str) -> dict:
+def fingerprint(
+    *, domain: str, config: dict[str, Any], inputs: str, num: int, seed: int, shard_size: int, version: str
+) -> dict:
     """Everything that decides the bytes of a run's shards; resume requires it to be equal."""
     return {
         "domain": domain,
         "config": json.loads(json.dumps(config)),
+        "inputs": inputs,
         "num": num,
         "seed": seed,
         "shard_size": shard_size,
@@ -51,6 +54,15 @@ def sha256_file(path: Path) -> str:
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
+    return digest.hexdigest()
+
+
+def files_digest(root: Path) -> str:
+    """sha256 over the relative path and bytes of every file under `root`, in path order."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(sha256_file(path).encode())
     return digest.hexdigest()
 
 

@@ -23,6 +23,11 @@ class PairGenerator(Protocol):
 
     skipped_inputs: Sequence[InputError]
     """Input files the generator found unusable while it was built (reported once per run)."""
+    input_digest: str
+    """Identifies the input data it reads (e.g. `files_digest` of the user's folder), "" when it reads none.
+
+    It is part of the run's fingerprint: resuming after the inputs changed would mix old and new data.
+    """
 
     def __call__(self, index: int, seed: int) -> Pair:
         """The pair for `index`, using only randomness derived from `seed`."""

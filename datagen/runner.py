@@ -25,7 +25,7 @@ from datagen import manifest as manifests
 from datagen.card import write_card
 from datagen.errors import ConfigError, GenerationError, ResumeMismatchError
 from datagen.preview import write_preview
-from datagen.registry import Domain
+from datagen.registry import Domain, PairGenerator
 from datagen.shards import DATA_DIR, ShardPlan, plan_shards, remove_stale_temporaries, select_shards, write_shard
 from datagen.worker import ItemOutcome, WorkerSpec, init_worker, make_items
 
@@ -126,11 +126,12 @@ def prepare_out_dir(out: Path) -> None:
         raise ConfigError(f"cannot write to output folder {out}: {error.strerror or error}") from error
 
 
-def open_run(domain: Domain, config: Any, options: RunOptions, skipped_inputs: list[dict]) -> dict[str, Any]:
-    """Start a manifest, or check that the existing one was made by the same command."""
+def open_run(domain: Domain, config: Any, options: RunOptions, generator: PairGenerator) -> dict[str, Any]:
+    """Start a manifest, or check that the existing one was made by the same command on the same inputs."""
     wanted = manifests.fingerprint(
         domain=domain.name,
         config=dataclasses.asdict(config),
+        inputs=generator.input_digest,
         num=options.num,
         seed=options.seed,
         shard_size=options.shard_size,
@@ -149,7 +150,10 @@ def open_run(domain: Domain, config: Any, options: RunOptions, skipped_inputs: l
             "command": options.command,
             "num_shards": len(plan_shards(options.num, options.shard_size)),
             "shards": {},
-            "input_report": skipped_inputs,
+            "input_report": [
+                {"event": "input_skipped", "source": error.source, "reason": error.reason}
+                for error in generator.skipped_inputs
+            ],
         }
         manifests.write_manifest(options.out, manifest)
         return manifest
@@ -288,10 +292,7 @@ def run(domain: Domain, config: Any, options: RunOptions, *, progress: Progress 
     validate_options(options)
     generator = domain.make_generator(config)
     prepare_out_dir(options.out)
-    skipped_inputs = [
-        {"event": "input_skipped", "source": e.source, "reason": e.reason} for e in generator.skipped_inputs
-    ]
-    manifest = open_run(domain, config, options, skipped_inputs)
+    manifest = open_run(domain, config, options, generator)
     plans = select_shards(plan_shards(options.num, options.shard_size), options.job)
     todo, kept = shards_to_make(options.out, manifest, plans)
     spec = WorkerSpec(domain.name, domain.make_generator, config, domain.quality, options.seed, options.max_attempts)

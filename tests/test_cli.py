@@ -166,3 +166,17 @@ def test_user_tables_are_charted_and_bad_files_reported_not_fatal(tmp_path):
     (only_bad / "empty.csv").write_text("")
     failed = runner.invoke(app, ["chart", "--out", str(tmp_path / "never"), "--num", "2", "--tables", str(only_bad)])
     assert failed.exit_code == 1 and "no usable table" in failed.output and "empty.csv" in failed.output
+
+
+def test_resuming_after_a_user_table_changed_is_refused(tmp_path):
+    tables = tmp_path / "tables"
+    tables.mkdir()
+    rows = "\n".join(f"{2000 + i},{50 + 9 * i}" for i in range(10))
+    (tables / "sales.csv").write_text("Year,Sales\n" + rows + "\n")
+    command = ["chart", "--out", str(tmp_path / "out"), "--num", "2", "--size", "256x192", "--workers", "1",
+               "--tables", str(tables), "--kinds", "bar"]  # fmt: skip
+    assert runner.invoke(app, command).exit_code == 0
+    assert runner.invoke(app, command).exit_code == 0
+    (tables / "sales.csv").write_text("Year,Sales\n" + rows.replace(",50", ",51") + "\n")
+    changed = runner.invoke(app, command)
+    assert changed.exit_code == 1 and "inputs" in changed.output
