@@ -105,7 +105,7 @@ def command_line(context: typer.Context) -> str:
     """The command with every option as it took effect, so the card and manifest show how to repeat it."""
     words = ["vzero", context.info_name or ""]
     for name, value in context.params.items():
-        if value is None or value == [] or name == "workers":
+        if name == "workers" or value is None or (isinstance(value, (list, tuple)) and not value):
             continue
         if isinstance(value, (list, tuple)):
             value = ",".join(map(str, value))

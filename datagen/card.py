@@ -80,7 +80,8 @@ def card_text(dataset_dir: Path, stats: DatasetStats, manifest: dict[str, Any] |
         f"Generation retried {stats.retried} attempts that failed the quality gate and skipped {stats.skipped} "
         f"items (see `report.jsonl`).",
         "## Load",
-        f'```python\nfrom datasets import load_dataset\n\npairs = load_dataset("{name}", split="train")\n```',
+        "```python\nfrom datasets import load_dataset\n\n"
+        f'pairs = load_dataset("path/to/{name}", split="train")  # or "your-org/{name}" once published\n```',
     ]
     if manifest is not None:
         fingerprint = manifest["fingerprint"]

@@ -45,7 +45,8 @@ def test_chart_run_writes_a_complete_dataset_folder_with_card_and_preview(tmp_pa
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["complete"] and manifest["counts"]["written"] + manifest["counts"]["skipped"] == 5
     assert manifest["fingerprint"]["config"]["kinds"] == ["bar", "line", "pie"]
-    assert "vzero chart --out" in manifest["command"]
+    assert "vzero chart --out" in manifest["command"] and "--kinds bar,line,pie" in manifest["command"]
+    assert "--edit-kinds" not in manifest["command"] and "''" not in manifest["command"]
     card = (out / "README.md").read_text()
     assert card.startswith("---\n") and "path: data/train-*.parquet" in card and "arXiv" in card
     with Image.open(out / "preview.png") as sheet:
