@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from datagen.errors import DatasetError
 from datagen.reading import iter_rows
 
 CELL_WIDTH = 320
@@ -40,6 +41,8 @@ def contact_sheet(dataset_dir: Path, n: int = 12) -> Image.Image:
     """A sheet of the first `n` pairs of `dataset_dir`."""
     columns = ["id", "civilian", "spy", "diff_mask", "diff_boxes", "description"]
     rows = list(iter_rows(dataset_dir, columns, limit=n))
+    if not rows:
+        raise DatasetError(f"{dataset_dir} holds no pairs to preview")
     font = ImageFont.load_default(size=13)
     strips = []
     for row in rows:

@@ -298,6 +298,9 @@ def run(domain: Domain, config: Any, options: RunOptions, *, progress: Progress 
     spec = WorkerSpec(domain.name, domain.make_generator, config, domain.quality, options.seed, options.max_attempts)
     collector = execute(todo, spec, options, progress) if todo else ShardCollector(options.out, [])
     final = manifests.read_manifest(options.out)
+    if final["complete"] and final["counts"]["written"] == 0:
+        reasons = [line["reason"] for line in manifests.report_lines(final) if line["event"] == "skipped"]
+        raise GenerationError(f"every item failed every attempt; first reason: {reasons[0] if reasons else 'unknown'}")
     if final["complete"]:
         write_preview(options.out)
         write_card(options.out)

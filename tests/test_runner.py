@@ -87,10 +87,11 @@ def test_rejected_items_are_regenerated_from_derived_seeds_and_reported(tmp_path
             assert row["seed"] != event["seed"]
 
 
-def test_a_run_where_everything_fails_stops_with_the_reason(tmp_path):
+@pytest.mark.parametrize("num", [40, 3])
+def test_a_run_where_everything_fails_stops_with_the_reason(tmp_path, num):
     impossible = replace(DOMAIN, quality=QualityGate(min_changed_pixels=10**9))
     with pytest.raises(GenerationError, match="clearly changed pixels"):
-        run(impossible, ChartConfig(**SMALL), RunOptions(out=tmp_path / "x", num=40, shard_size=40, max_attempts=1))
+        run(impossible, ChartConfig(**SMALL), RunOptions(out=tmp_path / "x", num=num, shard_size=40, max_attempts=1))
 
 
 @pytest.mark.parametrize(
