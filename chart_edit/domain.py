@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from chart_edit.layout import scene_changes
 from chart_edit.perturb import PERTURBATIONS, Change, describe, perturb
 from chart_edit.render import ChartRenderer
+from chart_edit.scene import scene_changes
 from chart_edit.spec import KINDS, SHAPES, ChartSpec, make_spec, shape_problem, with_shared_frame
 from chart_edit.style import Style, sample_style
 from chart_edit.synthetic import sample_table

@@ -1,10 +1,10 @@
 """Drawing chart scenes with matplotlib's Agg backend; the only module that imports matplotlib.
 
-`chart_edit.layout` lays a spec out into a scene: keyed, plain-data primitives in pixel coordinates, where
-a key names what a primitive shows (`("bar", series, slot)`). Comparing the civilian and spy scenes tells
-exactly which primitives an edit changed, so `ChartRenderer.render_pair` draws everything unchanged
-once and then only the changed primitives for each image: the spy costs a fraction of a full draw,
-and outside the change its pixels are the civilian's own bytes.
+`chart_edit.layout` lays a spec out into a scene (`chart_edit.scene`): keyed, plain-data primitives in
+pixel coordinates, where a key names what a primitive shows (`("bar", series, slot)`). Comparing the
+civilian and spy scenes tells exactly which primitives an edit changed, so `ChartRenderer.render_pair`
+draws everything unchanged once and then only the changed primitives for each image: the spy costs a
+fraction of a full draw, and outside the change its pixels are the civilian's own bytes.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from matplotlib.patches import Polygon, Rectangle, Wedge
 from matplotlib.text import Text
 from matplotlib.transforms import IdentityTransform
 
-from chart_edit.layout import (
+from chart_edit.layout import build_scene
+from chart_edit.scene import (
     DPI,
     PX_PER_PT,
     Box,
@@ -37,7 +38,6 @@ from chart_edit.layout import (
     Scene,
     Segments,
     Stroke,
-    build_scene,
     drawing_order,
     redraw_keys,
 )

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from chart_edit.domain import QUALITY
-from chart_edit.layout import Primitive, _footprint, scene_changes
 from chart_edit.perturb import PERTURBATIONS, Change, describe, next_label, perturb, reword
 from chart_edit.render import ChartRenderer
+from chart_edit.scene import Primitive, footprint, scene_changes
 from chart_edit.spec import (
     KINDS,
     ChartSpec,
@@ -168,7 +168,7 @@ def test_perturbation_changes_pixels_only_where_its_marks_are(renderer, name, ki
 def _footprint_mask(renderer: ChartRenderer, primitive: Primitive) -> np.ndarray:
     """Pixels (rows top-down) of the conservative footprint `render_pair` relies on."""
     mask = np.zeros((HEIGHT, WIDTH), bool)
-    for x0, y0, x1, y1 in _footprint(primitive, renderer._label_box):
+    for x0, y0, x1, y1 in footprint(primitive, renderer._label_box):
         rows = slice(max(0, int(HEIGHT - y1) - 1), max(0, int(HEIGHT - y0) + 1))
         mask[rows, max(0, int(x0) - 1) : max(0, int(x1) + 1)] = True
     return mask
