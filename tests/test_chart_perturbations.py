@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from chart_edit.domain import QUALITY
-from chart_edit.perturb import PERTURBATIONS, Change, describe, next_label, perturb, reword
+from chart_edit.perturb import PERTURBATIONS, Change, describe, perturb
 from chart_edit.render import ChartRenderer
 from chart_edit.scene import Primitive, footprint, scene_changes
 from chart_edit.spec import (
@@ -23,6 +23,7 @@ from chart_edit.spec import (
 )
 from chart_edit.style import color_name, sample_style
 from chart_edit.table import Table
+from chart_edit.wording import next_label, reword
 from datagen.masks import boxes_from_mask, difference_mask, dilate
 from datagen.record import Pair
 
