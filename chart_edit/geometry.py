@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from chart_edit.scene import Shade
@@ -95,3 +96,37 @@ def legend_count(spec: ChartSpec) -> int:
 
 def legend_entry_width(spec: ChartSpec, page: Page) -> float:
     return 2.2 * page.tick_text + text_width(spec.frame.legend_chars, page.tick_text) + page.pad
+
+
+@dataclass(frozen=True)
+class LegendSpace:
+    """Where a legend goes, and the box left for the chart once room for it is taken."""
+
+    origin: tuple[float, float]
+    columns: int
+    left: float
+    right: float
+    bottom: float
+    top: float
+
+
+def reserve_legend(
+    spec: ChartSpec, page: Page, left: float, right: float, bottom: float, top: float, *, centred: bool
+) -> LegendSpace:
+    """Take room for the legend out of the box: a column at the right, or rows at the top or bottom.
+
+    A legend at the right starts level with the box's top, or, with `centred` (pies), sits halfway down.
+    """
+    count, entry = legend_count(spec), legend_entry_width(spec, page)
+    origin, columns = (0.0, top), 1
+    if count and spec.style.legend_loc == "right":
+        right -= entry + page.pad
+        origin = (right + page.pad, (top + bottom) / 2 + count * page.row / 2 if centred else top)
+    elif count:
+        columns = max(1, min(count, int((right - left) // entry)))
+        band = math.ceil(count / columns) * page.row
+        if spec.style.legend_loc == "top":
+            origin, top = (left, top), top - band - page.pad / 2
+        else:
+            origin, bottom = (left, bottom + band), bottom + band + page.pad / 2
+    return LegendSpace(origin, columns, left, right, bottom, top)

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import math
 
-from chart_edit.geometry import AXIS_TEXT_Z, INK, Axes, Page, legend_count, legend_entry_width, text_width, title_height
+from chart_edit.geometry import (
+    AXIS_TEXT_Z,
+    INK,
+    Axes,
+    Page,
+    legend_count,
+    legend_entry_width,
+    reserve_legend,
+    text_width,
+    title_height,
+)
 from chart_edit.marks import MARKS, pie
 from chart_edit.scene import PX_PER_PT, Label, Primitive, Rect, Scene, Segments, Shade, Stroke
 from chart_edit.spec import (
@@ -66,23 +76,13 @@ def _axis_titles(spec: ChartSpec) -> tuple[str, str]:
 
 def _layout(spec: ChartSpec, page: Page) -> Axes:
     """Fixed margins from character counts in the shared frame, never from measured text, so both images agree."""
-    style, count = spec.style, legend_count(spec)
     x_title, y_title = _axis_titles(spec)
-    entry = legend_entry_width(spec, page)
     top = page.height - page.pad - title_height(spec, page)
     left = page.pad + (1.4 * page.text if y_title else 0.0) + _y_tick_width(spec, page) + page.tick + 3
     right = page.width - page.pad - _right_extra(spec, page)
-    bottom, legend, columns = page.pad, (0.0, top), 1
-    if count and style.legend_loc == "right":
-        right -= entry + page.pad
-        legend = (right + page.pad, top)
-    elif count:
-        columns = max(1, min(count, int((right - left) // entry)))
-        band = math.ceil(count / columns) * page.row
-        if style.legend_loc == "top":
-            legend, top = (left, top), top - band - page.pad / 2
-        else:
-            legend, bottom = (left, bottom + band), bottom + band + page.pad / 2
+    space = reserve_legend(spec, page, left, right, page.pad, top, centred=False)
+    left, right, bottom, top = space.left, space.right, space.bottom, space.top
+    legend, columns = space.origin, space.columns
     x_label_y = bottom
     bottom += 1.4 * page.text if x_title else 0.0
     rotate, label_height, overhang = _x_tick_extent(spec, page, right - left)

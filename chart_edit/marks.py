@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import math
 
-from chart_edit.geometry import AXIS_TEXT_Z, INK, Axes, Page, legend_count, legend_entry_width, title_height
+from chart_edit.geometry import AXIS_TEXT_Z, INK, Axes, Page, legend_count, reserve_legend, title_height
 from chart_edit.scene import Fill, Label, Rect, Scene, Sector, Segments, Stroke
 from chart_edit.spec import ChartSpec, box_stats, category_color, histogram_counts, shown_label, tick_texts
 from chart_edit.style import luminance
@@ -205,25 +205,12 @@ def pie(scene: Scene, spec: ChartSpec, page: Page) -> tuple[tuple[float, float],
 
     Returns where the caller draws the legend, if any: its top-left origin and its number of columns.
     """
-    style = spec.style
-    count, entry = legend_count(spec), legend_entry_width(spec, page)
     top = page.height - page.pad - title_height(spec, page)
-    left, right, bottom = page.pad, page.width - page.pad, page.pad
-    legend, columns = (0.0, top), 1
-    if count and style.legend_loc == "right":
-        right -= entry + page.pad
-        legend = (right + page.pad, (top + bottom) / 2 + count * page.row / 2)
-    elif count:
-        columns = max(1, min(count, int((right - left) // entry)))
-        band = math.ceil(count / columns) * page.row
-        if style.legend_loc == "top":
-            legend, top = (left, top), top - band - page.pad / 2
-        else:
-            legend, bottom = (left, bottom + band), bottom + band + page.pad / 2
-    radius = (0.46 if count else 0.34) * min(right - left, top - bottom)
-    cx, cy = (left + right) / 2, (top + bottom) / 2
+    space = reserve_legend(spec, page, page.pad, page.width - page.pad, page.pad, top, centred=True)
+    radius = (0.46 if legend_count(spec) else 0.34) * min(space.right - space.left, space.top - space.bottom)
+    cx, cy = (space.left + space.right) / 2, (space.top + space.bottom) / 2
     _slices(scene, spec, page, (cx, cy, radius))
-    return legend, columns
+    return space.origin, space.columns
 
 
 def _slices(scene: Scene, spec: ChartSpec, page: Page, circle: tuple[float, float, float]) -> None:

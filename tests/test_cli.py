@@ -16,26 +16,9 @@ runner = CliRunner()
 
 def test_chart_run_writes_a_complete_dataset_folder_with_card_and_preview(tmp_path):
     out = tmp_path / "charts"
-    result = runner.invoke(
-        app,
-        [
-            "chart",
-            "--out",
-            str(out),
-            "--num",
-            "5",
-            "--size",
-            "256x192",
-            "--workers",
-            "1",
-            "--kinds",
-            "bar,line",
-            "--kinds",
-            "pie",
-            "--shard-size",
-            "3",
-        ],
-    )
+    command = ["chart", "--out", str(out), "--num", "5", "--size", "256x192", "--workers", "1",
+               "--kinds", "bar,line", "--kinds", "pie", "--shard-size", "3"]  # fmt: skip
+    result = runner.invoke(app, command)
     assert result.exit_code == 0, result.output
     assert "preview.png" in result.output
     assert sorted(p.name for p in (out / "data").iterdir()) == [
@@ -52,26 +35,7 @@ def test_chart_run_writes_a_complete_dataset_folder_with_card_and_preview(tmp_pa
     with Image.open(out / "preview.png") as sheet:
         assert sheet.width == 3 * 320 + 2 * 6
 
-    again = runner.invoke(
-        app,
-        [
-            "chart",
-            "--out",
-            str(out),
-            "--num",
-            "5",
-            "--size",
-            "256x192",
-            "--workers",
-            "1",
-            "--kinds",
-            "bar,line",
-            "--kinds",
-            "pie",
-            "--shard-size",
-            "3",
-        ],
-    )
+    again = runner.invoke(app, command)
     assert again.exit_code == 0 and "0 / 2" in again.output
 
 
