@@ -14,8 +14,11 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
+# torch first: pinned to 2.13.0 it takes the local CPU wheel here (a CUDA build on GPU machines); installed
+# after `transformers`, an unpinned torch would pull the multi-GB CUDA build everywhere.
 $(INSTALLED): pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e ".[dev,clevr,train]"
 	touch $@
 
 demo: $(INSTALLED)
