@@ -7,13 +7,10 @@ whatever the worker count, the `--shard i/n` split, or the order in which items 
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
-import multiprocessing
 import os
 import time
-from collections import deque
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,14 +21,12 @@ import datagen
 from datagen import manifest as manifests
 from datagen.card import write_card
 from datagen.errors import ConfigError, GenerationError, ResumeMismatchError
+from datagen.pool import WorkerPool
 from datagen.preview import write_preview
 from datagen.registry import Domain, PairGenerator
 from datagen.shards import DATA_DIR, ShardPlan, plan_shards, remove_stale_temporaries, select_shards, write_shard
-from datagen.worker import ItemOutcome, WorkerSpec, init_worker, make_items
+from datagen.worker import ItemOutcome, WorkerSpec
 
-ITEMS_PER_TASK = 4
-TASKS_IN_FLIGHT_PER_WORKER = 4
-MAX_POOL_RESTARTS = 3
 # Abort once this many items have failed and they are most of what was tried: that is a bug or a bad
 # config, not a few bad inputs.
 ABORT_AFTER_FAILURES = 20
@@ -55,6 +50,8 @@ class RunOptions:
     """`(i, n)`: make only every n-th shard starting at i, for job arrays writing into one folder."""
     max_attempts: int = 4
     """Attempts per item (derived seeds) before it is skipped and reported."""
+    item_timeout: float = 600.0
+    """Wall-clock seconds a worker may spend on one item (or on starting up) before it counts as hung."""
     command: str = ""
     """The command line that started the run, recorded in the manifest and the dataset card."""
 
@@ -83,6 +80,8 @@ def validate_options(options: RunOptions) -> None:
         raise ConfigError(f"--workers must be >= 1, got {options.workers}")
     if options.shard_size < 1:
         raise ConfigError(f"--shard-size must be >= 1, got {options.shard_size}")
+    if options.item_timeout <= 0:
+        raise ConfigError(f"--item-timeout must be a positive number of seconds, got {options.item_timeout}")
     if options.max_attempts < 1:
         raise ConfigError(f"max_attempts must be >= 1, got {options.max_attempts}")
     if options.job is not None:
@@ -197,21 +196,13 @@ def record_shard(out: Path, plan: ShardPlan, outcomes: list[ItemOutcome]) -> int
     return len(rows)
 
 
-def task_queue(plans: list[ShardPlan]) -> deque[tuple[int, list[int]]]:
-    """`(shard number, indices)` tasks in shard order, never crossing a shard boundary."""
-    tasks: deque[tuple[int, list[int]]] = deque()
-    for plan in plans:
-        for start in range(plan.start, plan.stop, ITEMS_PER_TASK):
-            tasks.append((plan.number, list(range(start, min(start + ITEMS_PER_TASK, plan.stop)))))
-    return tasks
-
-
 class ShardCollector:
     """Collects outcomes per shard in the parent and writes each shard as soon as it is complete."""
 
     def __init__(self, out: Path, plans: list[ShardPlan]) -> None:
         self.out = out
-        self.plans = {plan.number: plan for plan in plans}
+        self.plans = sorted(plans, key=lambda plan: plan.start)
+        self.starts = [plan.start for plan in self.plans]
         self.outcomes: dict[int, list[ItemOutcome]] = {plan.number: [] for plan in plans}
         self.records = 0
         self.retried = 0
@@ -219,20 +210,19 @@ class ShardCollector:
         self.finished_items = 0
         self.first_failure = ""
 
-    def add(self, shard: int, outcomes: list[ItemOutcome]) -> None:
-        for outcome in outcomes:
-            self.finished_items += 1
-            self.retried += sum(event["event"] == "retried" for event in outcome.events)
-            if outcome.row is None:
-                self.skipped += 1
-                self.first_failure = self.first_failure or outcome.events[-1]["reason"]
+    def add(self, outcome: ItemOutcome) -> None:
+        self.finished_items += 1
+        self.retried += sum(event["event"] == "retried" for event in outcome.events)
+        if outcome.row is None:
+            self.skipped += 1
+            self.first_failure = self.first_failure or outcome.events[-1]["reason"]
         self.check_failure_rate()
-        bucket = self.outcomes[shard]
-        bucket.extend(outcomes)
-        plan = self.plans[shard]
+        plan = self.plans[bisect.bisect_right(self.starts, outcome.index) - 1]
+        bucket = self.outcomes[plan.number]
+        bucket.append(outcome)
         if len(bucket) == plan.stop - plan.start:
             self.records += record_shard(self.out, plan, bucket)
-            del self.outcomes[shard]
+            del self.outcomes[plan.number]
 
     def check_failure_rate(self) -> None:
         if self.skipped >= ABORT_AFTER_FAILURES and self.skipped * 2 > self.finished_items:
@@ -243,42 +233,19 @@ class ShardCollector:
 
 
 def execute(plans: list[ShardPlan], spec: WorkerSpec, options: RunOptions, progress: Progress | None) -> ShardCollector:
-    """Make every item of `plans` in a process pool, restarting the pool if a worker dies."""
+    """Make every item of `plans` in worker processes, writing each shard as soon as its items are in."""
     collector = ShardCollector(options.out, plans)
-    tasks = task_queue(plans)
     task_id = progress.add_task(spec.domain, total=sum(p.stop - p.start for p in plans)) if progress else None
-    restarts = 0
-    context = multiprocessing.get_context("spawn")
-    while tasks:
-        pool = ProcessPoolExecutor(options.workers, mp_context=context, initializer=init_worker, initargs=(spec,))
-        in_flight: dict[Future, tuple[int, list[int]]] = {}
-        try:
-            while tasks or in_flight:
-                while tasks and len(in_flight) < options.workers * TASKS_IN_FLIGHT_PER_WORKER:
-                    task = tasks.popleft()
-                    in_flight[pool.submit(make_items, task[1])] = task
-                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                for future in sorted(done, key=lambda f: in_flight[f][1][0]):
-                    shard, _ = in_flight[future]
-                    outcomes = future.result()
-                    del in_flight[future]
-                    restarts = 0
-                    collector.add(shard, outcomes)
-                    if progress is not None:
-                        progress.advance(task_id, len(outcomes))
-        except BrokenProcessPool as error:
-            pool.shutdown(wait=False, cancel_futures=True)
-            restarts += 1
-            if restarts > MAX_POOL_RESTARTS:
-                raise GenerationError(f"worker processes died {restarts} times in a row; last: {error}") from error
-            if progress is not None:
-                progress.console.print(f"[yellow]a worker process died ({error}); restarting the pool[/]")
-            tasks.extendleft(reversed(sorted(in_flight.values(), key=lambda task: task[1][0])))
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-        else:
-            pool.shutdown(wait=True)
+
+    def on_outcome(outcome: ItemOutcome) -> None:
+        collector.add(outcome)
+        if progress is not None:
+            progress.advance(task_id)
+
+    pool = WorkerPool(spec, workers=options.workers, item_timeout=options.item_timeout)
+    if progress is not None:
+        pool.on_worker_lost = lambda message: progress.console.print(f"[yellow]{message}[/]")
+    pool.run([index for plan in plans for index in range(plan.start, plan.stop)], on_outcome)
     return collector
 
 

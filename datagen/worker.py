@@ -1,4 +1,4 @@
-"""The worker-process half of the runner: build a domain's generator once, then make many items."""
+"""What a worker process does with one item: generate, gate, retry from derived seeds, encode."""
 
 from __future__ import annotations
 
@@ -24,6 +24,14 @@ class WorkerSpec:
     max_attempts: int
 
 
+@dataclass(frozen=True)
+class ItemTask:
+    """One index to make, starting at `first_attempt` (above 0 after a worker died making it)."""
+
+    index: int
+    first_attempt: int
+
+
 @dataclass
 class ItemOutcome:
     """One index's result: its encoded row, or `None` when every attempt failed, plus its report events."""
@@ -33,31 +41,14 @@ class ItemOutcome:
     events: list[dict[str, Any]] = field(default_factory=list)
 
 
-_spec: WorkerSpec | None = None
-_generator: PairGenerator | None = None
-
-
-def init_worker(spec: WorkerSpec) -> None:
-    """Pool initializer: expensive set-up (figures, Blender sessions) happens once per process."""
-    global _spec, _generator
-    _spec = spec
-    _generator = spec.make_generator(spec.config)
-
-
-def make_items(indices: list[int]) -> list[ItemOutcome]:
-    """Pool task: the outcomes of `indices`, in order."""
-    assert _spec is not None and _generator is not None, "init_worker did not run in this process"
-    return [make_item(_spec, _generator, index) for index in indices]
-
-
-def make_item(spec: WorkerSpec, generator: PairGenerator, index: int) -> ItemOutcome:
+def make_item(spec: WorkerSpec, generator: PairGenerator, index: int, first_attempt: int = 0) -> ItemOutcome:
     """Generate and gate one item, regenerating from derived seeds until it passes or attempts run out.
 
     Any exception from the domain counts as a failed attempt with its reason recorded: one bad item
     must not end a run of thousands. The runner aborts when most items fail, so a bug still surfaces.
     """
     events: list[dict[str, Any]] = []
-    for attempt in range(spec.max_attempts):
+    for attempt in range(first_attempt, spec.max_attempts):
         seed = item_seed(spec.run_seed, index, attempt)
         try:
             pair = generator(index, seed)
