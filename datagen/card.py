@@ -1,4 +1,4 @@
-"""The dataset card (`README.md`) of a dataset folder, generated from its manifest and statistics."""
+"""The dataset card (`README.md`) of a dataset folder, generated from its manifest, statistics and layout."""
 
 from __future__ import annotations
 
@@ -6,8 +6,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
+import yaml
+
+from datagen.configs import ALL_CONFIG, DatasetConfig, dataset_configs
+from datagen.features import PAIR_FEATURES
 from datagen.manifest import atomic_write_text, read_manifest
-from datagen.shards import DATA_DIR
 from datagen.stats import DIFFICULTY_BINS, DatasetStats, compute_stats
 
 CITATION = """@misc{wang2025visionzeroscalablevlmselfimprovement,
@@ -29,74 +33,143 @@ def size_category(records: int) -> str:
     return "n>1M"
 
 
-def yaml_header(stats: DatasetStats) -> str:
-    """Front matter the Hub reads: licence, tasks, tags and the Parquet files of the `train` split."""
-    lines = [
-        "---",
-        "license: cc-by-4.0",
-        "task_categories:",
-        "- image-text-to-text",
-        "- visual-question-answering",
-        "tags:",
-        "- vision-zero",
-        "- spot-the-difference",
-        "- synthetic",
-        *[f"- {domain}" for domain in sorted(stats.domains)],
-        "size_categories:",
-        f"- {size_category(stats.records)}",
-        "configs:",
-        "- config_name: default",
-        "  data_files:",
-        "  - split: train",
-        f"    path: {DATA_DIR}/train-*.parquet",
-        "---",
-    ]
+def config_records(config: DatasetConfig, stats: DatasetStats) -> int:
+    return stats.domains[config.domain] if config.domain else stats.records
+
+
+def dataset_info(dataset_dir: Path, config: DatasetConfig, stats: DatasetStats) -> dict[str, Any]:
+    """The Hub's `dataset_info` of one config: features, the train split's size, Parquet and data bytes."""
+    paths = sorted(dataset_dir.glob(config.pattern))
+    data_bytes = 0
+    for path in paths:
+        metadata = pq.ParquetFile(path).metadata
+        data_bytes += sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
+    return {
+        "config_name": config.name,
+        "features": PAIR_FEATURES._to_yaml_list(),
+        "splits": [{"name": "train", "num_bytes": data_bytes, "num_examples": config_records(config, stats)}],
+        "download_size": sum(path.stat().st_size for path in paths),
+        "dataset_size": data_bytes,
+    }
+
+
+def yaml_header(dataset_dir: Path, stats: DatasetStats) -> str:
+    """Front matter the Hub reads: licence, tasks, tags, one config per domain (plus `all`) and the features."""
+    configs = dataset_configs(dataset_dir)
+    metadata = {
+        "license": "cc-by-4.0",
+        "task_categories": ["image-text-to-text", "visual-question-answering"],
+        "tags": ["vision-zero", "spot-the-difference", "synthetic", *sorted(stats.domains)],
+        "size_categories": [size_category(stats.records)],
+        "configs": [
+            {
+                "config_name": config.name,
+                "data_files": [{"split": "train", "path": config.pattern}],
+                **({"default": True} if config.default and len(configs) > 1 else {}),
+            }
+            for config in configs
+        ],
+        "dataset_info": [dataset_info(dataset_dir, config, stats) for config in configs],
+    }
+    return "---\n" + yaml.safe_dump(metadata, sort_keys=False, allow_unicode=True) + "---"
+
+
+def table(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
+    """A Markdown table whose last column (the counts) is right-aligned."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * (len(header) - 1) + "---:|"]
+    lines += ["| " + " | ".join(map(str, row)) + " |" for row in rows]
     return "\n".join(lines)
 
 
-def table(header: tuple[str, str], rows: list[tuple[Any, Any]]) -> str:
-    lines = [f"| {header[0]} | {header[1]} |", "|---|---:|"]
-    lines += [f"| {left} | {right} |" for left, right in rows]
-    return "\n".join(lines)
-
-
-def card_text(dataset_dir: Path, stats: DatasetStats, manifest: dict[str, Any] | None) -> str:
-    """The whole card as Markdown."""
-    name = dataset_dir.resolve().name
+def contents(stats: DatasetStats) -> list[str]:
+    """Pairs per domain and edit kind, difficulty histogram, image sizes and the run's rejects."""
     bins = [f"{i / DIFFICULTY_BINS:.1f}–{(i + 1) / DIFFICULTY_BINS:.1f}" for i in range(DIFFICULTY_BINS)]
+    if len(stats.domains) > 1:
+        edits = table(
+            ("domain", "edit", "count"),
+            [(domain, op, count) for (domain, op), count in sorted(stats.domain_edit_ops.items())],
+        )
+    else:
+        edits = table(("edit", "count"), stats.edit_ops.most_common())
+    return [
+        "## Contents",
+        table(("domain", "pairs"), sorted(stats.domains.items())),
+        edits,
+        table(("difficulty", "pairs"), list(zip(bins, stats.difficulty_histogram))),
+        table(("image size", "pairs"), stats.image_sizes.most_common()),
+        f"Generation retried {stats.retried} attempts that failed the quality gate and skipped {stats.skipped} "
+        f"items (see `report.jsonl`).",
+    ]
+
+
+def load_section(dataset_dir: Path, name: str, repo_id: str | None) -> list[str]:
+    source = repo_id or f"path/to/{name}"
+    configs = dataset_configs(dataset_dir)
+    lines = ["from datasets import load_dataset", ""]
+    if len(configs) > 1:
+        lines.append(f'pairs = load_dataset("{source}", "{ALL_CONFIG}", split="train")  # every domain')
+        lines += [f'{c.name} = load_dataset("{source}", "{c.name}", split="train")' for c in configs if c.domain]
+    else:
+        lines.append(f'pairs = load_dataset("{source}", split="train")')
+    if repo_id is None:
+        lines.append(f'# once published: load_dataset("your-org/{name}", split="train")')
+    return [
+        "## Load",
+        "```python\n" + "\n".join(lines) + "\n```",
+        "Training with vision-zero reads it with `datagen.loading.load_pairs(source, config=..., streaming=...)`; "
+        "`vzero export DIR --format vision-zero OUT` writes the layout of the original Vision-Zero release.",
+    ]
+
+
+def provenance(manifest: dict[str, Any]) -> list[str]:
+    """The exact command and tool version that made the folder (and, for a merge, each source)."""
+    fingerprint = manifest["fingerprint"]
     sections = [
-        yaml_header(stats),
-        f"# {name}",
+        "## How it was made",
+        f"Generated by vision-zero {fingerprint['tool_version']} with:",
+        f"```\n{manifest['command'] or '(command not recorded)'}\n```",
+    ]
+    for source in manifest.get("sources", []):
+        sections.append(f"from `{source['name']}`, made by:\n```\n{source['command'] or '(command not recorded)'}\n```")
+    sections.append(f"```json\n{json.dumps(fingerprint, indent=2, sort_keys=True)}\n```")
+    return sections
+
+
+def card_text(
+    dataset_dir: Path,
+    stats: DatasetStats,
+    manifest: dict[str, Any] | None,
+    *,
+    name: str | None = None,
+    repo_id: str | None = None,
+) -> str:
+    """The whole card as Markdown; `name` (default: the folder's) titles it when no `repo_id` is known."""
+    name = name or dataset_dir.resolve().name
+    sections = [
+        yaml_header(dataset_dir, stats),
+        f"# {repo_id or name}",
         "Spot-the-difference image pairs for training vision-language models with the Vision-Zero "
         '"Who is the spy?" self-play game. Each record holds a *civilian* image, a subtly different *spy* '
         "image, the exact mask and boxes of what differs, a machine-readable list of the edits and one "
         "sentence describing them.",
         "![preview](preview.png)",
-        "## Contents",
-        table(("domain", "pairs"), sorted(stats.domains.items())),
-        table(("edit", "count"), stats.edit_ops.most_common()),
-        table(("difficulty", "pairs"), list(zip(bins, stats.difficulty_histogram))),
-        table(("image size", "pairs"), stats.image_sizes.most_common()),
-        f"Generation retried {stats.retried} attempts that failed the quality gate and skipped {stats.skipped} "
-        f"items (see `report.jsonl`).",
-        "## Load",
-        "```python\nfrom datasets import load_dataset\n\n"
-        f'pairs = load_dataset("path/to/{name}", split="train")  # or "your-org/{name}" once published\n```',
+        *contents(stats),
+        *load_section(dataset_dir, name, repo_id),
     ]
     if manifest is not None:
-        fingerprint = manifest["fingerprint"]
-        sections += [
-            "## How it was made",
-            f"Generated by vision-zero {fingerprint['tool_version']} with:",
-            f"```\n{manifest['command'] or '(command not recorded)'}\n```",
-            f"```json\n{json.dumps(fingerprint, indent=2, sort_keys=True)}\n```",
-        ]
+        sections += provenance(manifest)
     sections += ["## Citation", f"```bibtex\n{CITATION}\n```"]
     return "\n\n".join(sections) + "\n"
 
 
-def write_card(dataset_dir: Path) -> Path:
-    """Write `README.md` of `dataset_dir` from its current shards and manifest."""
+def write_card(dataset_dir: Path, *, name: str | None = None, repo_id: str | None = None) -> Path:
+    """Write `README.md` of `dataset_dir` from its current shards and manifest.
+
+    `name` titles the card when the folder is a staging copy; `repo_id` fills the title and load example
+    once the dataset is published.
+    """
     path = dataset_dir / "README.md"
-    atomic_write_text(path, card_text(dataset_dir, compute_stats(dataset_dir), read_manifest(dataset_dir)))
+    stats = compute_stats(dataset_dir)
+    text = card_text(dataset_dir, stats, read_manifest(dataset_dir), name=name, repo_id=repo_id)
+    atomic_write_text(path, text)
     return path

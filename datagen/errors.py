@@ -52,3 +52,26 @@ class GenerationError(VzeroError):
 
 class DatasetError(VzeroError, ValueError):
     """A dataset folder or Hub dataset is not a valid pair dataset."""
+
+
+class HubError(VzeroError):
+    """The Hugging Face Hub (or the self-hosted one `HF_ENDPOINT` names) refused or failed a request.
+
+    Messages never contain the token: `datagen.hub` redacts it from anything the server sent back.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class HubAuthError(HubError, PermissionError):
+    """No token, an invalid token (401), or a token without the needed permission (403)."""
+
+
+class HubNotFoundError(HubError, LookupError):
+    """The dataset repository, revision or file does not exist, or is private to others (404)."""
+
+
+class HubUnavailableError(HubError, ConnectionError):
+    """The Hub could not be reached or kept failing (5xx, dropped connections) after retries; re-run to resume."""

@@ -1,4 +1,4 @@
-"""The one loader consumers (training, export) use: a local dataset folder or a Hub id, checked for the pair schema."""
+"""The one loader training uses: a local dataset folder or a Hub id, checked for the pair schema."""
 
 from __future__ import annotations
 
@@ -6,14 +6,18 @@ from pathlib import Path
 
 import datasets
 
+from datagen.configs import dataset_configs
 from datagen.errors import DatasetError
 from datagen.features import PAIR_FEATURES
 
 
 def load_pairs(
-    source: str | Path, *, split: str = "train", streaming: bool = False
+    source: str | Path, *, split: str = "train", streaming: bool = False, config: str | None = None
 ) -> datasets.Dataset | datasets.IterableDataset:
     """Load pair records from a folder made by vzero or from a Hub dataset id such as `org/name`.
+
+    `config` picks one domain of a merged dataset (e.g. `"chart"`); by default a merged dataset loads
+    its `all` config, every domain.
 
     Raises:
         DatasetError: the source does not exist, or its columns are not the pair schema.
@@ -22,11 +26,14 @@ def load_pairs(
     if local.exists():
         if not local.is_dir():
             raise DatasetError(f"{source} is a file; pass the dataset folder that holds data/*.parquet")
-        pairs = datasets.load_dataset(str(local), split=split, streaming=streaming)
+        offered = [offer.name for offer in dataset_configs(local)]
+        if config is not None and config not in offered:
+            raise DatasetError(f"{source} has no config {config!r}; it offers {offered}")
+        pairs = datasets.load_dataset(str(local), config, split=split, streaming=streaming)
     else:
         if str(source).count("/") != 1:
             raise DatasetError(f"{source!r} is neither a local folder nor a Hub dataset id like 'org/name'")
-        pairs = datasets.load_dataset(str(source), split=split, streaming=streaming)
+        pairs = datasets.load_dataset(str(source), config, split=split, streaming=streaming)
     missing = set(PAIR_FEATURES) - set(pairs.features or {})
     if missing:
         raise DatasetError(f"{source} is not a pair dataset: missing column(s) {sorted(missing)}")

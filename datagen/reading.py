@@ -20,10 +20,10 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def shard_paths(dataset_dir: Path) -> list[Path]:
-    """The Parquet shards of a dataset folder, in name order."""
+    """The Parquet shards of a dataset folder in path order, including a merged folder's `data/<domain>/` ones."""
     if not dataset_dir.is_dir():
         raise DatasetError(f"{dataset_dir} is not a folder")
-    paths = sorted((dataset_dir / DATA_DIR).glob("*.parquet"))
+    paths = sorted((dataset_dir / DATA_DIR).rglob("*.parquet"))
     if not paths:
         raise DatasetError(f"{dataset_dir} has no {DATA_DIR}/*.parquet shards; is it a vision-zero dataset folder?")
     return paths

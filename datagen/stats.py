@@ -19,6 +19,8 @@ class DatasetStats:
     records: int = 0
     domains: Counter = field(default_factory=Counter)
     edit_ops: Counter = field(default_factory=Counter)
+    domain_edit_ops: Counter = field(default_factory=Counter)
+    """`(domain, op)` counts, for datasets that merge several domains."""
     edits_per_pair: Counter = field(default_factory=Counter)
     image_sizes: Counter = field(default_factory=Counter)
     difficulty_histogram: list[int] = field(default_factory=lambda: [0] * DIFFICULTY_BINS)
@@ -36,6 +38,7 @@ def compute_stats(dataset_dir: Path) -> DatasetStats:
         stats.domains[row["domain"]] += 1
         stats.edits_per_pair[len(row["edits"])] += 1
         stats.edit_ops.update(edit["op"] for edit in row["edits"])
+        stats.domain_edit_ops.update((row["domain"], edit["op"]) for edit in row["edits"])
         width, height = png_size(row["civilian"]["bytes"])
         stats.image_sizes[f"{width}x{height}"] += 1
         bin_index = min(int(row["difficulty"] * DIFFICULTY_BINS), DIFFICULTY_BINS - 1)
