@@ -5,4 +5,9 @@ loss's options), `game` (seats, roles, images and speaking orders of one "Who is
 (chat messages for clue, vote and judge turns), `parsing` (the last `\\boxed{}` of a reply), `rewards` (zero-sum
 clue rewards, role baselines, verifiable vote rewards, group normalisation), `scheduler` (switching between
 the clue and decision stages) and `loss` (per-token PPO-clip with a k3 KL to a frozen reference).
+
+The model side: `model` (model and processor from a folder or Hub id), `tiny_model` (the offline Qwen2.5-VL
+for tests and smoke runs), `rollout` (batched sampling and log-probs), `selfplay` (every game of a step played
+turn by turn, one `generate` per turn), `pairs` (seeded data order), `recipe` (YAML recipes and overrides),
+`trainer`, `checkpoint` and `metrics`.
 """

@@ -1,0 +1,33 @@
+"""Fixtures of the training tests: one tiny model per session and one torch thread per test.
+
+Test modules load them with `pytest_plugins = ["training_fixtures"]` and
+`pytestmark = pytest.mark.usefixtures("one_thread")`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from training.tiny_model import make_tiny_model
+
+
+@pytest.fixture
+def one_thread():
+    """Two busy cores: more threads make every step many times slower."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model folder, built once per session."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    folder = make_tiny_model(tmp_path_factory.mktemp("tiny") / "qwen-vl", seed=0)
+    torch.set_num_threads(previous)
+    return folder

@@ -1,0 +1,29 @@
+"""Helpers of the training tests: loading the tiny model, a sampler, games from real pairs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from datagen.loading import load_pairs
+from training.config import GameConfig
+from training.game import Game, make_game
+from training.model import LoadedModel, load_model_and_processor, suppressed_token_ids
+from training.rollout import Sampler, SamplingConfig
+
+TINY_PIXELS = 28 * 28 * 16
+
+
+def load_tiny(folder: Path) -> LoadedModel:
+    return load_model_and_processor(folder, max_pixels=TINY_PIXELS)
+
+
+def make_sampler(loaded: LoadedModel, *, max_new_tokens: int = 16, temperature: float = 1.0) -> Sampler:
+    suppressed = suppressed_token_ids(loaded.model, loaded.processor.tokenizer)
+    return Sampler(loaded.model, loaded.processor, SamplingConfig(max_new_tokens, temperature), suppressed)
+
+
+def make_games(dataset: Path, count: int, config: GameConfig, seed: int = 0) -> list[Game]:
+    pairs = load_pairs(dataset)
+    return [make_game(pairs[i], config, np.random.default_rng([seed, i])) for i in range(count)]

@@ -1,0 +1,317 @@
+"""Batched sampling of completions for chat prompts with images, and their token log-probs under any model.
+
+One `generate` call serves a whole batch of prompts (every game's speaker at one turn, or every voter's G
+samples), left-padded. The sampled token ids are kept as they are (never re-tokenised), with their log-probs
+under the sampling distribution (temperature applied, suppressed ids excluded) recorded during generation; the
+training forward computes log-probs of the same ids under the same distribution, so both agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from PIL import Image
+from transformers import LogitsProcessor, LogitsProcessorList
+
+Messages = list[dict[str, Any]]
+"""One chat prompt in Qwen's format: `[{"role": ..., "content": [{"type": "image", "image": PIL}, ...]}]`."""
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """How completions are sampled."""
+
+    max_new_tokens: int = 1024
+    """Longest completion, in tokens (paper: 1024)."""
+    temperature: float = 0.8
+    """Sampling temperature (paper: 0.8); log-probs are taken under the tempered distribution."""
+
+
+@dataclass
+class Completions:
+    """B sampled completions with everything the loss needs; B = number of prompts given to `sample`.
+
+    Tensors (P = longest prompt, L = longest completion; prompts are left-padded, completions right-padded):
+        prompt_ids: [B, P] token ids of the chat-formatted prompts.
+        prompt_mask: [B, P] 1 on prompt tokens, 0 on left padding.
+        mm_token_type_ids: [B, P] 1 on image placeholder tokens, 0 elsewhere (M-RoPE needs it).
+        pixel_values: [N_patches, D] every prompt's image patches, in prompt order.
+        image_grid_thw: [N_images, 3] patch grid of each image.
+        completion_ids: [B, L] the sampled token ids, padding after the end-of-turn token.
+        completion_mask: [B, L] 1 up to and including the end-of-turn token, 0 on padding.
+        old_logprobs: [B, L] log-probs of `completion_ids` under the sampling policy (0 on padding).
+    """
+
+    prompt_ids: torch.Tensor
+    prompt_mask: torch.Tensor
+    mm_token_type_ids: torch.Tensor
+    pixel_values: torch.Tensor
+    image_grid_thw: torch.Tensor
+    completion_ids: torch.Tensor
+    completion_mask: torch.Tensor
+    old_logprobs: torch.Tensor
+    texts: list[str]
+    """The decoded completions, special tokens removed."""
+    images_per_prompt: list[int]
+    """How many images each prompt holds (to slice `pixel_values` and `image_grid_thw` per prompt)."""
+
+    def __len__(self) -> int:
+        return self.completion_ids.shape[0]
+
+    @property
+    def completion_lengths(self) -> torch.Tensor:
+        """[B] tokens per completion, end-of-turn token included."""
+        return self.completion_mask.sum(dim=1)
+
+    def select(self, rows: Sequence[int]) -> Completions:
+        """The completions at `rows` with their images (a micro-batch), without columns that are all padding."""
+        rows = list(rows)
+        images, patches = _image_slices(self.image_grid_thw, self.images_per_prompt, rows)
+        keep = torch.tensor(rows, dtype=torch.long)
+        # Drop the columns that are padding in every selected row: left of the prompts, right of the completions.
+        prompt_start = int((self.prompt_mask[keep].sum(dim=0) > 0).int().argmax())
+        completion_end = int(self.completion_mask[keep].sum(dim=1).max())
+        return Completions(
+            prompt_ids=self.prompt_ids[keep, prompt_start:],
+            prompt_mask=self.prompt_mask[keep, prompt_start:],
+            mm_token_type_ids=self.mm_token_type_ids[keep, prompt_start:],
+            pixel_values=torch.cat([self.pixel_values[first:last] for first, last in patches]),
+            image_grid_thw=self.image_grid_thw[torch.tensor(images, dtype=torch.long)],
+            completion_ids=self.completion_ids[keep, :completion_end],
+            completion_mask=self.completion_mask[keep, :completion_end],
+            old_logprobs=self.old_logprobs[keep, :completion_end],
+            texts=[self.texts[row] for row in rows],
+            images_per_prompt=[self.images_per_prompt[row] for row in rows],
+        )
+
+
+def _cumulative(values: list[int]) -> list[int]:
+    total, out = 0, []
+    for value in values:
+        total += value
+        out.append(total)
+    return out
+
+
+def message_images(messages: Messages) -> list[Image.Image]:
+    """The PIL images of a chat prompt, in the order the chat template places their placeholders."""
+    images = []
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, str):
+            continue
+        images.extend(item["image"] for item in content if item.get("type") == "image")
+    return images
+
+
+class LogprobRecorder(LogitsProcessor):
+    """Records, during `generate`, the log-prob of each sampled token under the tempered, suppressed distribution.
+
+    Custom processors run after `suppress_tokens` and before the temperature warper, so the recorder divides by
+    the temperature itself. It keeps one step's log-softmax ([B, V]) and gathers the sampled id at the next call,
+    so memory stays O(B·V + B·L) instead of the O(B·L·V) of `output_logits`.
+    """
+
+    def __init__(self, temperature: float) -> None:
+        self.temperature = temperature
+        self.prompt_length: int | None = None
+        self.pending: torch.Tensor | None = None  # [B, V] log-softmax of the previous step
+        self.logprobs: list[torch.Tensor] = []  # L entries of [B]
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if self.prompt_length is None:
+            self.prompt_length = input_ids.shape[1]
+        else:
+            self.logprobs.append(self.pending.gather(1, input_ids[:, -1:]).squeeze(1))
+        self.pending = torch.log_softmax(scores.float() / self.temperature, dim=-1)
+        return scores
+
+    def finish(self, sequences: torch.Tensor) -> torch.Tensor:
+        """[B, L] log-probs of the completion tokens of `sequences` (the output of `generate`)."""
+        if self.pending is not None and sequences.shape[1] > self.prompt_length + len(self.logprobs):
+            self.logprobs.append(self.pending.gather(1, sequences[:, -1:]).squeeze(1))
+        self.pending = None
+        return torch.stack(self.logprobs, dim=1) if self.logprobs else sequences.new_zeros((len(sequences), 0)).float()
+
+
+def completion_mask(completion_ids: torch.Tensor, eos_ids: Sequence[int]) -> torch.Tensor:
+    """[B, L] 1 up to and including the first end-of-turn token, 0 after; all ones if none was sampled."""
+    is_eos = torch.isin(completion_ids, torch.tensor(list(eos_ids), device=completion_ids.device))
+    after_eos = (is_eos.int().cumsum(dim=1) - is_eos.int()) > 0
+    return (~after_eos).long()
+
+
+class Sampler:
+    """Samples completions for batches of chat prompts with one `generate` call per batch."""
+
+    def __init__(self, model: torch.nn.Module, processor: Any, sampling: SamplingConfig, suppressed: list[int]) -> None:
+        self.model = model
+        self.processor = processor
+        self.sampling = sampling
+        self.suppressed = suppressed
+        eos = model.generation_config.eos_token_id
+        self.eos_ids = [eos] if isinstance(eos, int) else list(eos)
+        self.pad_id = processor.tokenizer.pad_token_id
+
+    def encode(self, prompts: Sequence[Messages]) -> dict[str, torch.Tensor]:
+        """Chat-format and tokenise prompts with their images, left-padded."""
+        texts = [self.processor.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts]
+        images = [image for prompt in prompts for image in message_images(prompt)]
+        self.processor.tokenizer.padding_side = "left"
+        return self.processor(
+            text=texts, images=images or None, padding=True, return_tensors="pt", return_mm_token_type_ids=True
+        )
+
+    @torch.no_grad()
+    def sample(self, prompts: Sequence[Messages], *, num_samples: int = 1) -> Completions:
+        """`num_samples` completions per prompt, all in one `generate` call.
+
+        Rows are grouped by prompt: the samples of prompt i are rows `i * num_samples ... + num_samples - 1`.
+        With several samples per prompt, each prompt (images included) is encoded once and its KV cache is
+        shared by its samples, so the prompt costs one prefill instead of `num_samples`.
+        """
+        inputs = self.encode(prompts)
+        images_per_prompt = [len(message_images(prompt)) for prompt in prompts]
+        recorder = LogprobRecorder(self.sampling.temperature)
+        repeated = _repeat_prompts(inputs, images_per_prompt, num_samples)
+        if num_samples > 1 and self._can_share_prefill():
+            sequences = self._generate_sharing_prefill(inputs, num_samples, recorder)
+        else:
+            sequences = self._generate(recorder, **repeated)
+        images = [count for count in images_per_prompt for _ in range(num_samples)]
+        return self._completions(repeated, sequences.cpu(), recorder, images)
+
+    def _generate(self, recorder: LogprobRecorder, **inputs: Any) -> torch.Tensor:
+        device = next(self.model.parameters()).device
+        return self.model.generate(
+            **{key: value.to(device) if torch.is_tensor(value) else value for key, value in inputs.items()},
+            do_sample=True,
+            temperature=self.sampling.temperature,
+            top_k=0,
+            top_p=1.0,
+            max_new_tokens=self.sampling.max_new_tokens,
+            suppress_tokens=self.suppressed,
+            logits_processor=LogitsProcessorList([recorder]),
+            pad_token_id=self.pad_id,
+            eos_token_id=self.eos_ids,
+        )
+
+    def _can_share_prefill(self) -> bool:
+        """Qwen-VL models keep their M-RoPE offsets in `model.model.rope_deltas`, which a shared cache must repeat."""
+        return hasattr(getattr(self.model, "model", None), "rope_deltas")
+
+    def _generate_sharing_prefill(
+        self, inputs: dict[str, torch.Tensor], num_samples: int, recorder: LogprobRecorder
+    ) -> torch.Tensor:
+        """Prefill every prompt but its last token once, repeat the cache per sample, then sample from there."""
+        from transformers import DynamicCache
+
+        device = next(self.model.parameters()).device
+        inputs = {key: value.to(device) for key, value in inputs.items()}
+        cache = DynamicCache(config=self.model.config)
+        self.model(
+            input_ids=inputs["input_ids"][:, :-1],
+            attention_mask=inputs["attention_mask"][:, :-1],
+            mm_token_type_ids=inputs["mm_token_type_ids"][:, :-1],
+            pixel_values=inputs["pixel_values"],
+            image_grid_thw=inputs["image_grid_thw"],
+            past_key_values=cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        cache.batch_repeat_interleave(num_samples)
+        self.model.model.rope_deltas = self.model.model.rope_deltas.repeat_interleave(num_samples, dim=0)
+        return self._generate(
+            recorder,
+            input_ids=inputs["input_ids"].repeat_interleave(num_samples, dim=0),
+            attention_mask=inputs["attention_mask"].repeat_interleave(num_samples, dim=0),
+            past_key_values=cache,
+        )
+
+    def _completions(
+        self, inputs: dict[str, torch.Tensor], sequences: torch.Tensor, recorder: LogprobRecorder, images: list[int]
+    ) -> Completions:
+        prompt_length = inputs["input_ids"].shape[1]
+        completion_ids = sequences[:, prompt_length:]
+        mask = completion_mask(completion_ids, self.eos_ids)
+        old_logprobs = recorder.finish(sequences).cpu() * mask
+        completion_ids = torch.where(mask.bool(), completion_ids, torch.full_like(completion_ids, self.pad_id))
+        lengths = mask.sum(dim=1).tolist()
+        texts = self.processor.tokenizer.batch_decode(
+            [ids[:length] for ids, length in zip(completion_ids.tolist(), lengths)], skip_special_tokens=True
+        )
+        return Completions(
+            prompt_ids=inputs["input_ids"],
+            prompt_mask=inputs["attention_mask"],
+            mm_token_type_ids=inputs["mm_token_type_ids"],
+            pixel_values=inputs["pixel_values"],
+            image_grid_thw=inputs["image_grid_thw"],
+            completion_ids=completion_ids,
+            completion_mask=mask,
+            old_logprobs=old_logprobs,
+            texts=texts,
+            images_per_prompt=images,
+        )
+
+
+def _repeat_prompts(inputs: dict[str, torch.Tensor], images_per_prompt: list[int], times: int) -> dict[str, Any]:
+    """The processor's outputs with every prompt's row (and its images' patches) repeated `times` times in place."""
+    if times == 1:
+        return dict(inputs)
+    rows = [row for row in range(len(images_per_prompt)) for _ in range(times)]
+    images, patches = _image_slices(inputs["image_grid_thw"], images_per_prompt, rows)
+    return {
+        "input_ids": inputs["input_ids"][rows],
+        "attention_mask": inputs["attention_mask"][rows],
+        "mm_token_type_ids": inputs["mm_token_type_ids"][rows],
+        "pixel_values": torch.cat([inputs["pixel_values"][first:last] for first, last in patches]),
+        "image_grid_thw": inputs["image_grid_thw"][images],
+    }
+
+
+def _image_slices(
+    image_grid_thw: torch.Tensor, images_per_prompt: list[int], rows: Sequence[int]
+) -> tuple[list[int], list[tuple[int, int]]]:
+    """For prompt `rows`: the indices of their images, and each row's (first, last) patch in `pixel_values`."""
+    image_starts = _cumulative([0, *images_per_prompt])
+    patch_starts = _cumulative([0, *image_grid_thw.prod(dim=1).tolist()])
+    images, patches = [], []
+    for row in rows:
+        first, last = image_starts[row], image_starts[row + 1]
+        images.extend(range(first, last))
+        patches.append((patch_starts[first], patch_starts[last]))
+    return images, patches
+
+
+def token_logprobs(
+    model: torch.nn.Module, batch: Completions, *, temperature: float, suppressed: Sequence[int]
+) -> torch.Tensor:
+    """[B, L] log-probs of `batch.completion_ids` under `model`, as sampled (tempered, suppressed ids excluded).
+
+    Gradient flows when called outside `torch.no_grad()`. The prompt's `mm_token_type_ids` are extended with
+    zeros over the completion: without them Qwen2.5-VL silently uses wrong M-RoPE positions.
+    """
+    device = next(model.parameters()).device
+    completion_length = batch.completion_ids.shape[1]
+    input_ids = torch.cat([batch.prompt_ids, batch.completion_ids], dim=1).to(device)  # [B, P + L]
+    attention_mask = torch.cat([batch.prompt_mask, batch.completion_mask], dim=1).to(device)
+    mm_token_type_ids = torch.cat(
+        [batch.mm_token_type_ids, torch.zeros_like(batch.completion_ids, dtype=batch.mm_token_type_ids.dtype)], dim=1
+    ).to(device)
+    logits = model(
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        mm_token_type_ids=mm_token_type_ids,
+        pixel_values=batch.pixel_values.to(device, dtype=next(model.parameters()).dtype),
+        image_grid_thw=batch.image_grid_thw.to(device),
+        logits_to_keep=completion_length + 1,
+        use_cache=False,
+    ).logits[:, :-1]  # [B, L, V]: the logits at position t predict completion token t
+    logits = logits.float() / temperature
+    if suppressed:
+        logits[..., list(suppressed)] = float("-inf")
+    logprobs = torch.log_softmax(logits, dim=-1).gather(2, batch.completion_ids.to(device).unsqueeze(2)).squeeze(2)
+    return logprobs * batch.completion_mask.to(device)

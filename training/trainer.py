@@ -1,0 +1,457 @@
+"""The Iterative-SPO trainer: play batched games, train the active stage, switch stages, log, checkpoint.
+
+Lifecycle (torchtune's): `__init__` checks every option, the data and the output folder before any model loads;
+`setup()` loads the policy, the frozen reference, the optimiser and (on `--resume`) the saved state; `train()`
+runs the steps; `save_checkpoint(step=...)`; `cleanup()`.
+
+Resume policy: the recipe, model and data must equal the saved run's, except `max_steps`, `save_every`,
+`keep_checkpoints`, `trackers` and `cpu_threads` (each override is logged; a longer `max_steps` also stretches
+the cosine schedule). Data order, games and sampling follow the checkpoint: step s of a resumed run is step s of an
+uninterrupted one, because every step's games and sampling seed derive from (run seed, step, process).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+
+from datagen.errors import ConfigError, DatasetError, InputError, ResumeMismatchError
+from datagen.loading import load_pairs
+from training.checkpoint import (
+    TrainerState,
+    latest_checkpoint,
+    list_checkpoints,
+    load_trainer_state,
+)
+from training.checkpoint import save_checkpoint as write_checkpoint
+from training.game import Game, Role, make_game
+from training.loss import policy_loss
+from training.metrics import MetricsLog
+from training.model import check_model_source, load_model_and_processor, suppressed_token_ids
+from training.pairs import PairStream
+from training.recipe import Recipe
+from training.rewards import RoleBaselines
+from training.rollout import Sampler, SamplingConfig, token_logprobs
+from training.scheduler import Stage, StageScheduler
+from training.selfplay import Trajectory, play_games
+
+RUN_FILE = "run.json"
+RESUMABLE_OVERRIDES = ("max_steps", "save_every", "keep_checkpoints", "trackers", "cpu_threads")
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """One training run: where the data and model come from, where outputs go, and the recipe."""
+
+    data: str
+    """A dataset folder made by vzero or a Hub dataset id with the pair schema."""
+    model: str
+    """A local Hugging Face model folder or a Hub model id (e.g. Qwen/Qwen2.5-VL-7B-Instruct)."""
+    out: Path
+    """Run folder: run.json, metrics.jsonl, checkpoints/step-*/."""
+    recipe: Recipe
+    """Every training option."""
+    resume: bool = False
+    """Continue from the newest checkpoint in `out`."""
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """What the step's games, on all processes together, feed into the stage scheduler and the role baselines."""
+
+    accuracy: float
+    """acc_t over all games of the step."""
+    na_rate: float
+    """na_t over all votes of the step."""
+    seat_rewards: list[float]
+    """Clue reward of every seat of every game."""
+    seat_roles: list[Role]
+    """The role of each of `seat_rewards`."""
+
+
+@dataclass(frozen=True)
+class UpdateStats:
+    """Statistics of one optimiser step, averaged over its micro-batches like the loss."""
+
+    loss: float
+    policy_loss: float
+    kl: float
+    clip_fraction: float
+    approx_kl: float
+    grad_norm: float
+    lr: float
+    """Learning rate of this update."""
+    trained_tokens: int
+
+
+class SPOTrainer:
+    """Iterative Self-Play Policy Optimisation over a pair dataset."""
+
+    def __init__(self, options: TrainOptions, *, console: Console | None = None) -> None:
+        options.recipe.validate()
+        check_model_source(options.model)
+        self.options = options
+        self.recipe = options.recipe
+        self.console = console
+        self.run_record = {"model": str(options.model), "data": str(options.data), "recipe": self.recipe.to_dict()}
+        self.resume_from = self._check_out_folder()
+        self.dataset = load_pairs(options.data, split="train")
+        self.step = 0
+
+    def _check_out_folder(self) -> Path | None:
+        """The checkpoint to resume from (None for a fresh run); refuse to mix a new run into an old folder."""
+        out = self.options.out
+        if not self.options.resume:
+            if list_checkpoints(out):
+                raise ConfigError(f"--out {out} already holds checkpoints; pass --resume to continue, or a new --out")
+            return None
+        checkpoint = latest_checkpoint(out)
+        saved = json.loads((out / RUN_FILE).read_text())
+        differences = _differences(saved, self.run_record)
+        blocking = {key: value for key, value in differences.items() if key.split(".")[-1] not in RESUMABLE_OVERRIDES}
+        if blocking:
+            raise ResumeMismatchError(str(out), blocking)
+        for key, (old, new) in differences.items():
+            self._say(f"resume: {key} overridden: {old!r} -> {new!r}")
+        return checkpoint
+
+    def setup(self) -> None:
+        """Load the policy, reference, optimiser, schedules and, when resuming, the saved state."""
+        from transformers import get_cosine_schedule_with_warmup
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        self._start_accelerator()
+        policy = self._load_models()
+        self.options.out.mkdir(parents=True, exist_ok=True)
+        optim = self.recipe.optim
+        optimizer = torch.optim.AdamW(
+            policy.parameters(), lr=optim.lr, betas=optim.betas, weight_decay=optim.weight_decay
+        )
+        self.lr_scheduler = get_cosine_schedule_with_warmup(optimizer, self.recipe.warmup_steps, self.recipe.max_steps)
+        self.model, self.optimizer = self.accelerator.prepare(policy, optimizer)
+        self.suppressed = suppressed_token_ids(policy, self.processor.tokenizer)
+        rollout = self.recipe.rollout
+        self.sampling = SamplingConfig(max_new_tokens=rollout.max_new_tokens, temperature=rollout.temperature)
+        self.sampler = Sampler(
+            self.accelerator.unwrap_model(self.model), self.processor, self.sampling, self.suppressed
+        )
+        self.stage_scheduler = StageScheduler(self.recipe.scheduler)
+        self.baselines = RoleBaselines(self.recipe.reward.baseline_decay)
+        self.stream = PairStream(self.dataset, seed=self.recipe.seed)
+        self.metrics = MetricsLog(
+            self.options.out,
+            accelerator=self.accelerator,
+            console=self.console,
+            is_main=self.accelerator.is_main_process,
+        )
+        if self.resume_from is not None:
+            self._load_state(self.resume_from)
+        elif self.accelerator.is_main_process:
+            (self.options.out / RUN_FILE).write_text(json.dumps(self.run_record, indent=2) + "\n")
+        self.metrics.truncate_after(self.step)
+        self.accelerator.init_trackers("vision-zero", config=_flat(self.run_record))
+
+    def _start_accelerator(self) -> None:
+        """Devices, mixed precision (bf16 on GPUs) and trackers; processes share the step's games evenly."""
+        from accelerate import Accelerator
+        from accelerate.tracking import get_available_trackers
+
+        self.on_gpu = torch.cuda.is_available()
+        if not self.on_gpu and self.recipe.cpu_threads:
+            torch.set_num_threads(self.recipe.cpu_threads)
+        self.use_bf16 = self.on_gpu and self.recipe.precision == "bf16"
+        self.accelerator = Accelerator(
+            mixed_precision="bf16" if self.use_bf16 else "no",
+            log_with="all" if self.recipe.trackers == "all" and get_available_trackers() else None,
+            project_dir=str(self.options.out),
+        )
+        if self.recipe.rollout.games_per_step % self.accelerator.num_processes:
+            raise ConfigError(
+                f"rollout games_per_step ({self.recipe.rollout.games_per_step}) must be a multiple of the "
+                f"{self.accelerator.num_processes} processes"
+            )
+
+    def _load_models(self) -> torch.nn.Module:
+        """The policy (from the checkpoint when resuming) and the frozen reference (always the starting model)."""
+        loaded = load_model_and_processor(
+            self.resume_from or self.options.model, max_pixels=self.recipe.rollout.max_pixels
+        )
+        self.processor = loaded.processor
+        if self.on_gpu and self.recipe.gradient_checkpointing:
+            loaded.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        self.reference = None
+        if self.recipe.loss.kl_coef > 0:
+            reference_dtype = torch.bfloat16 if self.use_bf16 else torch.float32  # frozen: no master weights needed
+            reference = load_model_and_processor(self.options.model, dtype=reference_dtype).model
+            self.reference = reference.requires_grad_(False).eval().to(self.accelerator.device)
+        return loaded.model
+
+    def _load_state(self, checkpoint: Path) -> None:
+        state, torch_state = load_trainer_state(checkpoint)
+        self.optimizer.load_state_dict(torch_state["optimizer"])
+        self.lr_scheduler.load_state_dict(torch_state["lr_scheduler"])
+        # The saved learning rates follow the saved run's schedule; recompute them on this run's (its max_steps).
+        schedule = self.lr_scheduler
+        for group, base_lr, factor in zip(
+            self.optimizer.param_groups, schedule.base_lrs, schedule.lr_lambdas, strict=True
+        ):
+            group["lr"] = base_lr * factor(schedule.last_epoch)
+        self.stage_scheduler.load_state_dict(state.scheduler)
+        self.baselines.load_state_dict(state.baselines)
+        self.stream.position = state.data_position
+        self.step = state.step
+        self._say(f"resumed from {checkpoint} at step {self.step}")
+
+    def train(self) -> None:
+        """Run steps until `max_steps`, checkpointing every `save_every` steps and after the last."""
+        while self.step < self.recipe.max_steps:
+            metrics = self._train_step()
+            self.step += 1
+            self.metrics.log(self.step, metrics)
+            if self.step % self.recipe.save_every == 0 or self.step == self.recipe.max_steps:
+                self.save_checkpoint(step=self.step)
+
+    def _train_step(self) -> dict[str, Any]:
+        """Play this step's games, update the active stage, feed the stage scheduler; return the step's metrics."""
+        started = time.perf_counter()
+        stage = self.stage_scheduler.stage
+        torch.manual_seed(_step_seed(self.recipe.seed, self.step, self.accelerator.process_index))
+        games, skipped = self._next_games()
+        self.model.eval()
+        trajectory = play_games(
+            self.sampler,
+            games,
+            stage=stage,
+            num_samples=self.recipe.rollout.num_samples,
+            game_config=self.recipe.game,
+            reward_config=self.recipe.reward,
+            baselines=self.baselines,
+        )
+        rollout_seconds = time.perf_counter() - started
+        outcome = self._gather_outcome(trajectory)
+        if stage is Stage.CLUE:
+            self.baselines.update(outcome.seat_rewards, outcome.seat_roles)
+        update = self._update(trajectory)
+        self.stage_scheduler.update(outcome.accuracy, outcome.na_rate)
+        seconds = time.perf_counter() - started
+        return _step_metrics(stage, trajectory, outcome, update, self, rollout_seconds, seconds, skipped)
+
+    def _gather_outcome(self, trajectory: Trajectory) -> StepOutcome:
+        """Accuracy, N/A rate and clue rewards over every process's games, so that all processes keep the same
+        stage and baselines (a stage that differs between processes would deadlock the gradient all-reduce)."""
+        from accelerate.utils import gather_object
+
+        stats = trajectory.stats
+        shares = gather_object(
+            [
+                (
+                    stats.games,
+                    stats.accuracy,
+                    stats.na_rate,
+                    trajectory.seat_rewards,
+                    [r.value for r in trajectory.seat_roles],
+                )
+            ]
+        )
+        games = sum(share[0] for share in shares)
+        return StepOutcome(
+            accuracy=sum(share[0] * share[1] for share in shares) / games,
+            na_rate=sum(share[0] * share[2] for share in shares) / games,
+            seat_rewards=[reward for share in shares for reward in share[3]],
+            seat_roles=[Role(role) for share in shares for role in share[4]],
+        )
+
+    def _next_games(self) -> tuple[list[Game], int]:
+        """This process's share of the step's games; records that cannot make a game are skipped and reported."""
+        games, skipped = [], 0
+        while len(games) < self.recipe.rollout.games_per_step:
+            record = next(self.stream)
+            rng = np.random.default_rng([self.recipe.seed, self.step, len(games)])
+            try:
+                games.append(make_game(record, self.recipe.game, rng))
+            except InputError as error:
+                skipped += 1
+                self._say(f"[yellow]skipped pair {error.source}: {error.reason}[/]")
+                if skipped > len(self.dataset):
+                    raise DatasetError(f"{self.options.data}: no pair record makes a game ({error.reason})") from error
+        share = self.recipe.rollout.games_per_step // self.accelerator.num_processes
+        first = self.accelerator.process_index * share
+        return games[first : first + share], skipped
+
+    def _update(self, trajectory: Trajectory) -> UpdateStats:
+        """One optimiser step on the trajectory's completions, accumulating gradients over micro-batches."""
+        self.model.train()
+        aggregation = self.recipe.loss.aggregation
+        total = trajectory.num_tokens if aggregation == "token" else trajectory.num_completions
+        sums = {"loss": 0.0, "policy_loss": 0.0, "kl": 0.0, "clip_fraction": 0.0, "approx_kl": 0.0}
+        size = self.recipe.rollout.micro_batch_size
+        for completions, advantages in trajectory.chunks:
+            for first in range(0, len(completions), size):
+                rows = list(range(first, min(first + size, len(completions))))
+                batch = completions.select(rows)
+                logprobs = token_logprobs(
+                    self.model, batch, temperature=self.sampling.temperature, suppressed=self.suppressed
+                )
+                ref_logprobs = None
+                if self.reference is not None:
+                    with torch.no_grad():
+                        ref_logprobs = token_logprobs(
+                            self.reference, batch, temperature=self.sampling.temperature, suppressed=self.suppressed
+                        )
+                loss, stats = policy_loss(
+                    logprobs,
+                    batch.old_logprobs.to(logprobs.device),
+                    ref_logprobs,
+                    advantages[rows].to(logprobs.device),
+                    batch.completion_mask.to(logprobs.device),
+                    self.recipe.loss,
+                )
+                weight = (stats.tokens if aggregation == "token" else len(rows)) / total
+                self.accelerator.backward(loss * weight)
+                for key in sums:
+                    sums[key] += weight * getattr(stats, key)
+        grad_norm = float("nan")
+        if self.recipe.optim.max_grad_norm > 0:
+            grad_norm = float(
+                self.accelerator.clip_grad_norm_(self.model.parameters(), self.recipe.optim.max_grad_norm)
+            )
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.optimizer.step()
+        self.lr_scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return UpdateStats(**sums, grad_norm=grad_norm, lr=lr, trained_tokens=trajectory.num_tokens)
+
+    def save_checkpoint(self, *, step: int) -> Path | None:
+        """Write `OUT/checkpoints/step-NNNNNN` (model folder + trainer state); returns it on the main process."""
+        self.accelerator.wait_for_everyone()
+        path = None
+        if self.accelerator.is_main_process:
+            state = TrainerState(
+                step=step,
+                data_position=self.stream.position,
+                scheduler=self.stage_scheduler.state_dict(),
+                baselines=self.baselines.state_dict(),
+                recipe=self.recipe.to_dict(),
+            )
+            path = write_checkpoint(
+                self.options.out,
+                model=self.accelerator.unwrap_model(self.model),
+                processor=self.processor,
+                optimizer=self.optimizer,
+                lr_scheduler=self.lr_scheduler,
+                state=state,
+                keep=self.recipe.keep_checkpoints,
+            )
+            self._say(f"saved {path}")
+        self.accelerator.wait_for_everyone()
+        return path
+
+    def cleanup(self) -> None:
+        """Flush trackers and release the models."""
+        if hasattr(self, "accelerator"):
+            self.accelerator.end_training()
+        self.model = self.reference = self.sampler = None
+
+    def _say(self, message: str) -> None:
+        if self.console is not None:
+            self.console.print(message)
+
+
+def _step_seed(seed: int, step: int, process: int) -> int:
+    """The torch seed of one step on one process: sampling depends on nothing else."""
+    return int(np.random.SeedSequence([seed, step, process]).generate_state(1)[0])
+
+
+def _step_metrics(
+    stage: Stage,
+    trajectory: Trajectory,
+    outcome: StepOutcome,
+    update: UpdateStats,
+    trainer: SPOTrainer,
+    rollout_seconds: float,
+    seconds: float,
+    skipped: int,
+) -> dict[str, Any]:
+    games = trajectory.stats
+    scheduler = trainer.stage_scheduler.stats()
+    return {
+        "stage": stage.value,
+        "next_stage": scheduler["stage"],
+        "game/accuracy": outcome.accuracy,
+        "game/na_rate": outcome.na_rate,
+        "game/vote_valid_rate": games.vote_valid_rate,
+        "game/clue_valid_rate": games.clue_valid_rate,
+        "reward/spy": games.reward_spy,
+        "reward/civilian": games.reward_civilian,
+        "reward/vote": games.reward_vote,
+        "baseline/spy": trainer.baselines.values[Role.SPY],
+        "baseline/civilian": trainer.baselines.values[Role.CIVILIAN],
+        "scheduler/ema_accuracy": scheduler["ema_accuracy"],
+        "scheduler/ema_na": scheduler["ema_na"],
+        "scheduler/ema_accuracy_raw": scheduler["ema_accuracy_raw"],
+        "scheduler/ema_na_raw": scheduler["ema_na_raw"],
+        "scheduler/switches": scheduler["switches"],
+        "loss/total": update.loss,
+        "loss/policy": update.policy_loss,
+        "loss/kl": update.kl,
+        "loss/clip_fraction": update.clip_fraction,
+        "loss/approx_kl": update.approx_kl,
+        "optim/grad_norm": update.grad_norm,
+        "optim/lr": update.lr,
+        "tokens/clue": games.clue_tokens,
+        "tokens/vote": games.vote_tokens,
+        "tokens/trained": update.trained_tokens,
+        "tokens/generated": games.generated_tokens,
+        "speed/step_s": seconds,
+        "speed/rollout_s": rollout_seconds,
+        "speed/tokens_per_s": games.generated_tokens / seconds,
+        "data/epoch": trainer.stream.epoch,
+        "data/skipped": skipped,
+    }
+
+
+def _differences(saved: dict[str, Any], current: dict[str, Any], prefix: str = "") -> dict[str, tuple[Any, Any]]:
+    """Dotted keys whose values differ between two nested records."""
+    differences = {}
+    for key in sorted(set(saved) | set(current)):
+        old, new = saved.get(key), current.get(key)
+        name = f"{prefix}{key}"
+        if isinstance(old, dict) and isinstance(new, dict):
+            differences |= _differences(old, new, prefix=f"{name}.")
+        elif _jsonable(old) != _jsonable(new):
+            differences[name] = (old, new)
+    return differences
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value))
+
+
+def _flat(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested run record as flat scalar hyperparameters, for trackers."""
+    flat = {}
+    for key, value in record.items():
+        if isinstance(value, dict):
+            flat |= _flat(value, prefix=f"{prefix}{key}.")
+        else:
+            flat[f"{prefix}{key}"] = value if isinstance(value, int | float | str | bool) else str(value)
+    return flat
+
+
+def run_training(options: TrainOptions, *, console: Console | None = None) -> Path:
+    """The whole lifecycle; returns the run folder."""
+    trainer = SPOTrainer(options, console=console)
+    try:
+        trainer.setup()
+        trainer.train()
+    finally:
+        trainer.cleanup()
+    return options.out
