@@ -56,6 +56,8 @@ class RealworldConfig:
     """Edits per pair, each on a different region (1..4)."""
     max_side: int = DEFAULT_MAX_SIDE
     """Photos are shrunk so that their long side is at most this many pixels."""
+    max_images: int | None = None
+    """Use only the first this many usable images (a Hub dataset: the first rows streamed; default 500 there)."""
 
 
 @dataclass(frozen=True)
@@ -214,6 +216,7 @@ def make_generator(config: RealworldConfig) -> RealworldPairGenerator:
         max_side=config.max_side,
         split=config.split,
         image_column=config.image_column,
+        max_images=config.max_images,
     )
     return RealworldPairGenerator(config, source)
 

@@ -329,9 +329,11 @@ def test_realworld_command_writes_a_loadable_dataset_and_reports_bad_files(tmp_p
     assert "vzero realworld --out" in manifest["command"]
 
     built_in = runner.invoke(app, ["realworld", "--out", str(tmp_path / "builtin"), "--num", "3", "--max-side", "160",
-                                   "--workers", "1", "--changes", "1"])  # fmt: skip
+                                   "--workers", "1", "--changes", "1", "--max-images", "1"])  # fmt: skip
     assert built_in.exit_code == 0, built_in.output
-    assert len(load_dataset(str(tmp_path / "builtin"), split="train")) == 3
+    built_in_rows = load_dataset(str(tmp_path / "builtin"), split="train")
+    assert len(built_in_rows) == 3
+    assert {json.loads(meta)["source"]["image_id"] for meta in built_in_rows["meta"]} == {"builtin/astronaut"}
 
 
 def test_realworld_command_rejects_an_unknown_edit_kind(tmp_path):
