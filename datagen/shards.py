@@ -15,8 +15,10 @@ from datagen.features import PAIR_FEATURES
 from datagen.manifest import sha256_file
 
 DATA_DIR = "data"
-# Row groups of ~100 image rows keep streaming reads light, as `datasets` does for image data.
+# Row groups of at most ~100 image rows, as `datasets` writes image data, and at most ~32 MB, so that a
+# streaming read, a preview or a stats pass over 1024-px photos holds one small group at a time.
 ROW_GROUP_SIZE = 100
+ROW_GROUP_BYTES = 32 * 2**20
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,12 @@ def remove_stale_temporaries(path: Path) -> None:
         leftover.unlink(missing_ok=True)
 
 
+def row_group_size(table: pa.Table) -> int:
+    """Rows per group: `ROW_GROUP_SIZE`, fewer when the rows are large."""
+    bytes_per_row = table.nbytes / max(1, table.num_rows)
+    return max(1, min(ROW_GROUP_SIZE, int(ROW_GROUP_BYTES // max(1.0, bytes_per_row))))
+
+
 def write_shard(rows: list[dict[str, Any]], path: Path) -> str:
     """Write `rows` (sorted by the caller) as one Parquet shard and return its sha256.
 
@@ -74,7 +82,7 @@ def write_shard(rows: list[dict[str, Any]], path: Path) -> str:
     table = pa.Table.from_pylist(rows, schema=PAIR_FEATURES.arrow_schema)
     temporary = temporary_path(path)
     try:
-        pq.write_table(table, temporary, row_group_size=ROW_GROUP_SIZE)
+        pq.write_table(table, temporary, row_group_size=row_group_size(table))
         with temporary.open("rb") as handle:
             os.fsync(handle.fileno())
         os.replace(temporary, path)
