@@ -12,12 +12,20 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import cv2
 import numpy as np
 from PIL import Image as PILImage
 
-# zlib level 1 is ~2x faster than the default 6 and only ~25% larger on rendered images; encoding
-# is a large share of a chart pair's cost.
+# zlib level 1 is ~2x faster than the default 6 and only ~25% larger on rendered images. For colour
+# images OpenCV's libpng with the run-length strategy is another ~25% faster than Pillow on photos (38 vs
+# 52 ms for 1024x683) and ~8% smaller; on charts both take ~6 ms. Pillow stays faster for masks (1.4 vs 4.5 ms).
 PNG_COMPRESS_LEVEL = 1
+COLOR_PNG_PARAMS = [
+    cv2.IMWRITE_PNG_COMPRESSION,
+    PNG_COMPRESS_LEVEL,
+    cv2.IMWRITE_PNG_STRATEGY,
+    cv2.IMWRITE_PNG_STRATEGY_RLE,
+]
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,11 @@ def png_bytes(pixels: np.ndarray) -> bytes:
     """Encode `[H, W, 3]` uint8 RGB or `[H, W]` bool/uint8 as PNG, deterministically."""
     if pixels.dtype == bool:
         pixels = pixels.astype(np.uint8) * 255
+    if pixels.ndim == 3:
+        encoded, data = cv2.imencode(".png", cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR), COLOR_PNG_PARAMS)
+        if not encoded:
+            raise ValueError(f"OpenCV could not encode a {pixels.shape} {pixels.dtype} image as PNG")
+        return data.tobytes()
     buffer = io.BytesIO()
     PILImage.fromarray(np.ascontiguousarray(pixels)).save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
     return buffer.getvalue()
