@@ -51,6 +51,8 @@ class Pair:
         description: one true English sentence stating the change.
         difficulty: 0 easy .. 1 hard.
         meta: the domain's ground truth; must be JSON-serialisable.
+        civilian_png: `civilian` already encoded by `png_bytes`, or None. A domain whose pairs share
+            civilian images (many edits of one photo) encodes each once; encoding is most of their cost.
     """
 
     civilian: np.ndarray
@@ -61,6 +63,7 @@ class Pair:
     description: str
     difficulty: float
     meta: dict[str, Any] = field(default_factory=dict)
+    civilian_png: bytes | None = None
 
 
 def record_id(domain: str, run_seed: int, index: int) -> str:
@@ -87,7 +90,7 @@ def encode_pair(pair: Pair, *, domain: str, run_seed: int, index: int, seed: int
     return {
         "id": record_id(domain, run_seed, index),
         "domain": domain,
-        "civilian": {"bytes": png_bytes(pair.civilian), "path": None},
+        "civilian": {"bytes": pair.civilian_png or png_bytes(pair.civilian), "path": None},
         "spy": {"bytes": png_bytes(pair.spy), "path": None},
         "diff_mask": {"bytes": png_bytes(pair.diff_mask), "path": None},
         "diff_boxes": [list(map(int, box)) for box in pair.diff_boxes],

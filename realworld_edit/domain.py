@@ -13,7 +13,7 @@ import numpy as np
 from datagen.errors import ConfigError, QualityRejected
 from datagen.masks import boxes_from_mask, channel_max, difference_mask, dilate
 from datagen.quality import QualityGate
-from datagen.record import Pair
+from datagen.record import Pair, png_bytes
 from datagen.registry import Domain, register_domain
 from datagen.seeding import item_rng
 from realworld_edit.blending import Box, apply_patch, crop, fill_holes, grow_box, merged, place
@@ -66,6 +66,8 @@ class Photo:
 
     image: SourceImage
     regions: tuple[Region, ...]
+    png: bytes
+    """The photo encoded once: it is the civilian image of every pair made from it."""
 
 
 class RealworldPairGenerator:
@@ -128,6 +130,7 @@ class RealworldPairGenerator:
                 "edits": [outcome.params for outcome in outcomes],
                 "feather": feather,
             },
+            civilian_png=photo.png,
         )
 
     def photo(self, index: int) -> Photo:
@@ -138,7 +141,7 @@ class RealworldPairGenerator:
         image = self.source.load(index)
         height, width = image.pixels.shape[:2]
         regions = annotated_regions(image.objects, height, width) or propose_regions(image.pixels)
-        photo = Photo(image, tuple(regions))
+        photo = Photo(image, tuple(regions), png_bytes(image.pixels))
         self._photos[index] = photo
         if len(self._photos) > CACHED_PHOTOS:
             self._photos.popitem(last=False)

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from cli import app
 from datagen.errors import ConfigError, QualityRejected
 from datagen.masks import channel_max
+from datagen.record import png_bytes
 from datagen.seeding import item_seed
 from realworld_edit.blending import Patch, apply_patch, crop, merged, poisson_paste
 from realworld_edit.domain import QUALITY, RealworldConfig, make_generator, why_refused
@@ -273,6 +274,7 @@ def test_pairs_repeat_exactly_in_any_order_and_pass_the_quality_gate():
         assert pair.description.endswith(".") and pair.description.count(";") == 1
         assert pair.meta["source"]["image_id"].startswith("builtin/") and pair.meta["source"]["licence"]
         assert 0.0 <= pair.difficulty <= 1.0
+        assert pair.civilian_png == png_bytes(pair.civilian), "the photo's cached PNG is not its civilian image"
     assert sum(not isinstance(pair, str) for pair in made.values()) >= 4
 
 
