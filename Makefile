@@ -21,12 +21,23 @@ $(INSTALLED): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e ".[dev,clevr,train]"
 	touch $@
 
+# The main job end to end on built-in data: pairs from all three sources, merged into one Hub-layout dataset,
+# exported to the original release's layout, and a 2-step Iterative-SPO run of a tiny offline Qwen2.5-VL on it.
 demo: $(INSTALLED)
+	rm -rf $(DEMO)/all $(DEMO)/vision-zero-layout $(DEMO)/train
 	$(VZERO) chart --out $(DEMO)/chart --num 48 --seed 0 --workers 2 --shard-size 24
-	$(VZERO) info $(DEMO)/chart
+	$(VZERO) clevr --out $(DEMO)/clevr --num 8 --seed 0 --workers 2 --shard-size 4
+	$(VZERO) realworld --out $(DEMO)/realworld --num 24 --seed 0 --workers 2 --max-side 640 --shard-size 12
+	$(VZERO) merge $(DEMO)/chart $(DEMO)/clevr $(DEMO)/realworld --out $(DEMO)/all
+	$(VZERO) info $(DEMO)/all
+	$(VZERO) export $(DEMO)/all --format vision-zero $(DEMO)/vision-zero-layout
+	$(VZERO) make-tiny-model $(DEMO)/tiny-model
+	$(VZERO) train --data $(DEMO)/all --model $(DEMO)/tiny-model --out $(DEMO)/train --recipe tiny-cpu --max-steps 2
 	@echo
-	@echo "Look at: $(DEMO)/chart/preview.png (contact sheet), $(DEMO)/chart/README.md (dataset card),"
-	@echo "         $(DEMO)/chart/data/*.parquet (pairs), $(DEMO)/chart/report.jsonl (retries and skips)."
+	@echo "Look at: $(DEMO)/{chart,clevr,realworld}/preview.png (contact sheets), $(DEMO)/all/README.md (dataset card),"
+	@echo "         $(DEMO)/all/data/<domain>/*.parquet (pairs), $(DEMO)/*/report.jsonl (retries and skips),"
+	@echo "         $(DEMO)/vision-zero-layout/ (<id>_original.png, <id>_modified.png, <id>.json),"
+	@echo "         $(DEMO)/train/metrics.jsonl (per-step metrics), $(DEMO)/train/checkpoints/ (HF model folders)."
 
 test: $(INSTALLED)
 	$(PY) -m pytest -m "not slow and not gpu" -q
@@ -40,6 +51,9 @@ lint: $(INSTALLED)
 
 bench: $(INSTALLED)
 	$(PY) bench/bench_chart.py
+	$(PY) bench/bench_clevr.py
+	$(PY) bench/bench_realworld.py
+	$(PY) bench/bench_train.py
 
 clean:
 	rm -rf $(DEMO) .pytest_cache

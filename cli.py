@@ -66,6 +66,15 @@ def parse_size(value: str) -> tuple[int, int]:
     return width, height
 
 
+def parse_objects(value: str) -> tuple[int, int]:
+    """'4-6' -> (4, 6); '5' -> (5, 5)."""
+    try:
+        low, _, high = value.partition("-")
+        return int(low), int(high or low)
+    except ValueError:
+        raise typer.BadParameter(f"objects must look like 4-6 or 5, got {value!r}", param_hint="--objects") from None
+
+
 def parse_job(value: str | None) -> tuple[int, int] | None:
     """'2/8' -> (2, 8)."""
     if value is None:
@@ -97,8 +106,9 @@ def print_summary(summary) -> None:
         table.add_row(label, value)
     console.print(table)
     if summary.complete:
-        console.print(f"preview: {summary.out / 'preview.png'}   card: {summary.out / 'README.md'}")
-        console.print(f"load:    datasets.load_dataset({str(summary.out)!r}, split='train')")
+        # soft_wrap: a long path stays one line that can be copied, whatever the terminal's width.
+        console.print(f"preview: {summary.out / 'preview.png'}   card: {summary.out / 'README.md'}", soft_wrap=True)
+        console.print(f"load:    datasets.load_dataset({str(summary.out)!r}, split='train')", soft_wrap=True)
 
 
 def command_line(context: typer.Context) -> str:
@@ -178,6 +188,105 @@ def chart(
 
 @app.command()
 @reports_errors
+def clevr(
+    context: typer.Context,
+    out: OutOption,
+    num: NumOption,
+    seed: SeedOption = 0,
+    workers: WorkersOption = None,
+    size: Annotated[str, typer.Option(help="Image size WIDTHxHEIGHT (CLEVR: 320x240).")] = "320x240",
+    samples: Annotated[int, typer.Option(help="Cycles samples per pixel (denoised with OpenImageDenoise).")] = 8,
+    objects: Annotated[str, typer.Option(help="Objects per civilian scene, MIN-MAX (CLEVR allows 3-10).")] = "4-6",
+    changes: Annotated[int, typer.Option(help="Edits per pair, each on its own object.")] = 2,
+    edit_kinds: Annotated[
+        list[str] | None,
+        typer.Option(help="Edit kinds, comma-separated; join per-object kinds with '+' (default: color+shape)."),
+    ] = None,
+    color_mode: Annotated[
+        str, typer.Option(help="srgb: true CLEVR colours; clevr: rgb/255 as linear, CLEVR's washed-out look.")
+    ] = "srgb",
+    device: Annotated[str, typer.Option(help="Cycles device: cpu, cuda or optix.")] = "cpu",
+    shard_size: ShardSizeOption = 500,
+    shard: ShardOption = None,
+) -> None:
+    """CLEVR pairs: 3D scenes rendered with Blender Cycles; objects recoloured, reshaped, moved, added..."""
+    from clevr_scenes.domain import ClevrConfig
+
+    width, height = parse_size(size)
+    min_objects, max_objects = parse_objects(objects)
+    fields = {
+        "width": width,
+        "height": height,
+        "samples": samples,
+        "min_objects": min_objects,
+        "max_objects": max_objects,
+        "changes": changes,
+        "color_mode": color_mode,
+        "device": device,
+    }
+    if split_names(edit_kinds):
+        fields["edit_kinds"] = split_names(edit_kinds)
+    config = ClevrConfig(**fields)
+    run_domain(
+        context, "clevr", config, out=out, num=num, seed=seed, workers=workers, shard_size=shard_size, shard=shard
+    )
+
+
+@app.command()
+@reports_errors
+def realworld(
+    context: typer.Context,
+    out: OutOption,
+    num: NumOption,
+    seed: SeedOption = 0,
+    workers: WorkersOption = None,
+    source: Annotated[
+        str | None, typer.Option(help="Folder of photos, or hf:ORG/NAME for a Hub dataset (default: built-in photos).")
+    ] = None,
+    split: Annotated[str, typer.Option(help="Split of a Hub dataset.")] = "train",
+    image_column: Annotated[str, typer.Option(help="Image column of a Hub dataset.")] = "image",
+    annotations: Annotated[
+        Path | None, typer.Option(help="COCO-style instances JSON: edit its object masks instead of proposed regions.")
+    ] = None,
+    edits: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Edit kinds, comma-separated: recolor, remove, duplicate, move, mirror, resize, brightness, "
+            "retexture (default: all)."
+        ),
+    ] = None,
+    changes: Annotated[int, typer.Option(help="Edits per pair, each on a different region.")] = 2,
+    max_side: Annotated[int, typer.Option(help="Shrink photos so their long side is at most this many pixels.")] = 1024,
+    max_images: Annotated[
+        int | None, typer.Option(help="Use only the first N usable images (default: all; 500 rows of a Hub dataset).")
+    ] = None,
+    shard_size: Annotated[
+        int, typer.Option(help="Pairs per Parquet shard (~1 MB a pair at 1024 px, held in memory until written).")
+    ] = 100,
+    shard: ShardOption = None,
+) -> None:
+    """Real-photo pairs: regions of photos recoloured, removed, moved, mirrored, resized... with OpenCV."""
+    from realworld_edit.domain import RealworldConfig
+
+    fields = {
+        "source": source,
+        "split": split,
+        "image_column": image_column,
+        "annotations": str(annotations) if annotations else None,
+        "changes": changes,
+        "max_side": max_side,
+        "max_images": max_images,
+    }
+    if split_names(edits):
+        fields["edit_kinds"] = split_names(edits)
+    config = RealworldConfig(**fields)
+    run_domain(
+        context, "realworld", config, out=out, num=num, seed=seed, workers=workers, shard_size=shard_size, shard=shard
+    )
+
+
+@app.command()
+@reports_errors
 def preview(
     dataset: DatasetArgument,
     output: Annotated[
@@ -227,6 +336,117 @@ def info(dataset: DatasetArgument) -> None:
         f"rejects: {stats.retried} attempts retried, {stats.skipped} items skipped, "
         f"{stats.inputs_skipped} input files skipped"
     )
+
+
+@app.command()
+@reports_errors
+def merge(
+    sources: Annotated[list[Path], typer.Argument(help="Dataset folders to merge (two or more).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="New folder for the merged dataset.")],
+) -> None:
+    """Merge dataset folders into one: a config per domain plus `all`; pair ids must stay unique."""
+    from datagen.merge import merge as merge_datasets
+
+    command = shlex.join(["vzero", "merge", *map(str, sources), "--out", str(out)])
+    merged = merge_datasets(sources, out, command=command)
+    console.print(f"merged {len(sources)} folders into {merged}   card: {merged / 'README.md'}")
+
+
+@app.command()
+@reports_errors
+def export(
+    dataset: DatasetArgument,
+    out: Annotated[Path, typer.Argument(help="Folder to write the exported pairs into.")],
+    export_format: Annotated[
+        str, typer.Option("--format", help="Layout to write: vision-zero (the original release's).")
+    ] = "vision-zero",
+) -> None:
+    """Write a dataset in another layout, e.g. <id>_original.png, <id>_modified.png and <id>.json per pair."""
+    from datagen.export import export_dataset
+
+    summary = export_dataset(dataset, out, export_format=export_format)
+    console.print(f"exported {summary.pairs} pairs to {summary.out} ({export_format} layout)")
+
+
+RepoIdArgument = Annotated[str, typer.Argument(help="Hub dataset id, ORG/NAME.")]
+RevisionOption = Annotated[str | None, typer.Option(help="Branch (publish creates it) or commit; default main.")]
+
+
+@app.command()
+@reports_errors
+def publish(
+    dataset: DatasetArgument,
+    repo_id: RepoIdArgument,
+    private: Annotated[bool, typer.Option(help="Create the dataset repository as private.")] = False,
+    revision: RevisionOption = None,
+    message: Annotated[str | None, typer.Option(help="Commit message.")] = None,
+) -> None:
+    """Upload a dataset folder to the Hub (HF_TOKEN or `hf auth login`; HF_ENDPOINT for a self-hosted Hub).
+
+    The folder is validated first; re-running after an interruption uploads only what is missing.
+    """
+    from datagen.hub import publish as publish_dataset
+    from datagen.hub import publish_progress
+
+    with publish_progress(console) as progress:
+        result = publish_dataset(
+            dataset, repo_id, private=private, revision=revision, message=message, progress=progress
+        )
+    console.print(
+        f"uploaded {len(result.uploaded)} file(s) in {result.commits} commit(s), {len(result.unchanged)} already "
+        f"there" + (f", deleted {len(result.deleted)} stale shard(s)" if result.deleted else "")
+    )
+    console.print(f"dataset: {result.url}")
+
+
+@app.command()
+@reports_errors
+def pull(
+    repo_id: RepoIdArgument,
+    out: Annotated[Path, typer.Argument(help="Folder to download into; re-run to update it.")],
+    revision: RevisionOption = None,
+) -> None:
+    """Download a dataset from the Hub into a local folder and check it."""
+    from datagen.hub import pull as pull_dataset
+
+    with console.status(f"downloading {repo_id}"):
+        folder = pull_dataset(repo_id, out, revision=revision)
+    console.print(f"pulled {repo_id} into {folder}")
+
+
+@app.command("make-tiny-model")
+@reports_errors
+def make_tiny_model(
+    out: Annotated[Path, typer.Argument(help="Folder to write the model into.")],
+    seed: SeedOption = 0,
+) -> None:
+    """A tiny random Qwen2.5-VL (offline tokenizer, chat template) for smoke runs and tests on a CPU."""
+    from training.tiny_model import make_tiny_model as build
+
+    console.print(f"wrote {build(out, seed=seed)}")
+
+
+@app.command()
+@reports_errors
+def train(
+    data: Annotated[str, typer.Option(help="Pair dataset: a folder made by vzero or a Hub dataset id ORG/NAME.")],
+    model: Annotated[str, typer.Option(help="Model folder or Hub id, e.g. Qwen/Qwen2.5-VL-7B-Instruct.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: metrics.jsonl, checkpoints/step-*.")],
+    recipe: Annotated[str, typer.Option(help="Shipped recipe (paper, tiny-cpu) or a recipe YAML file.")] = "paper",
+    max_steps: Annotated[int | None, typer.Option(help="Stop after this many steps (overrides the recipe).")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue from the newest checkpoint in --out.")] = False,
+    overrides: Annotated[
+        list[str] | None, typer.Option("--set", help="Override a recipe value: section.field=value (repeatable).")
+    ] = None,
+) -> None:
+    """Train a VLM with Iterative-SPO self-play on a pair dataset (`accelerate launch` for several GPUs)."""
+    from training.recipe import load_recipe
+    from training.trainer import TrainOptions, run_training
+
+    settings = [*(overrides or []), *([f"max_steps={max_steps}"] if max_steps is not None else [])]
+    options = TrainOptions(data=data, model=model, out=out, recipe=load_recipe(recipe, settings), resume=resume)
+    run_training(options, console=console)
+    console.print(f"run folder: {out}   metrics: {out / 'metrics.jsonl'}   checkpoints: {out / 'checkpoints'}")
 
 
 def main() -> None:
