@@ -63,26 +63,36 @@ def remove_stale_temporaries(path: Path) -> None:
         leftover.unlink(missing_ok=True)
 
 
-def row_group_size(table: pa.Table) -> int:
+def row_bytes(row: dict[str, Any]) -> int:
+    """About what one encoded row takes in Arrow: its images, with its text as a small extra."""
+    images = sum(len(value["bytes"]) for value in row.values() if isinstance(value, dict) and "bytes" in value)
+    return images + len(row["meta"]) + len(row["description"])
+
+
+def row_group_size(rows: list[dict[str, Any]]) -> int:
     """Rows per group: `ROW_GROUP_SIZE`, fewer when the rows are large."""
-    bytes_per_row = table.nbytes / max(1, table.num_rows)
-    return max(1, min(ROW_GROUP_SIZE, int(ROW_GROUP_BYTES // max(1.0, bytes_per_row))))
+    average = sum(map(row_bytes, rows)) / max(1, len(rows))
+    return max(1, min(ROW_GROUP_SIZE, int(ROW_GROUP_BYTES // max(1.0, average))))
 
 
 def write_shard(rows: list[dict[str, Any]], path: Path) -> str:
     """Write `rows` (sorted by the caller) as one Parquet shard and return its sha256.
 
     The schema carries `datasets`' feature metadata so that Image columns decode as images, locally
-    and on the Hub. The file is written under a temporary name, fsynced, then renamed; a failed write
-    removes its temporary file, so no partial shard is ever left behind.
+    and on the Hub. Rows become Arrow one row group at a time, so the parent never holds a second copy
+    of a whole shard of large images. The file is written under a temporary name, fsynced, then renamed;
+    a failed write removes its temporary file, so no partial shard is ever left behind.
 
     Raises:
         GenerationError: the file system refused the write (full disk, permissions).
     """
-    table = pa.Table.from_pylist(rows, schema=PAIR_FEATURES.arrow_schema)
+    schema = PAIR_FEATURES.arrow_schema
+    group = row_group_size(rows)
     temporary = temporary_path(path)
     try:
-        pq.write_table(table, temporary, row_group_size=row_group_size(table))
+        with pq.ParquetWriter(temporary, schema) as writer:
+            for start in range(0, max(1, len(rows)), group):
+                writer.write_table(pa.Table.from_pylist(rows[start : start + group], schema=schema))
         with temporary.open("rb") as handle:
             os.fsync(handle.fileno())
         os.replace(temporary, path)

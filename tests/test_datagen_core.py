@@ -82,12 +82,10 @@ def test_quality_gate_accepts_a_local_change_and_rejects_leaks_small_and_huge_ch
 
 
 def test_a_failed_shard_write_leaves_no_file_behind(tmp_path, monkeypatch):
-    def disk_full(table, where, **kwargs):
-        with open(where, "wb") as handle:
-            handle.write(b"PAR1 partial")
+    def disk_full(writer, table, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(pq, "write_table", disk_full)
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", disk_full)
     target = tmp_path / "train-00000-of-00001.parquet"
     with pytest.raises(GenerationError, match="No space left on device"):
         shards.write_shard([], target)
