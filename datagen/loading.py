@@ -9,6 +9,7 @@ import datasets
 from datagen.configs import dataset_configs
 from datagen.errors import DatasetError
 from datagen.features import PAIR_FEATURES
+from datagen.reading import shard_paths
 
 
 def load_pairs(
@@ -20,20 +21,23 @@ def load_pairs(
     its `all` config, every domain.
 
     Raises:
-        DatasetError: the source does not exist, or its columns are not the pair schema.
+        DatasetError: the source does not exist, holds no Parquet shards, cannot be read, or its columns
+            are not the pair schema.
     """
     local = Path(source)
     if local.exists():
         if not local.is_dir():
             raise DatasetError(f"{source} is a file; pass the dataset folder that holds data/*.parquet")
+        shard_paths(local)
         offered = [offer.name for offer in dataset_configs(local)]
         if config is not None and config not in offered:
             raise DatasetError(f"{source} has no config {config!r}; it offers {offered}")
-        pairs = datasets.load_dataset(str(local), config, split=split, streaming=streaming)
-    else:
-        if str(source).count("/") != 1:
-            raise DatasetError(f"{source!r} is neither a local folder nor a Hub dataset id like 'org/name'")
+    elif str(source).count("/") != 1:
+        raise DatasetError(f"{source!r} is neither a local folder nor a Hub dataset id like 'org/name'")
+    try:
         pairs = datasets.load_dataset(str(source), config, split=split, streaming=streaming)
+    except (ValueError, OSError) as error:  # `datasets` reports unreadable data and unreachable ids with these
+        raise DatasetError(f"cannot load {source}: {error}") from error
     missing = set(PAIR_FEATURES) - set(pairs.features or {})
     if missing:
         raise DatasetError(f"{source} is not a pair dataset: missing column(s) {sorted(missing)}")

@@ -31,3 +31,13 @@ def test_a_file_or_a_malformed_id_is_refused(tmp_path):
         load_pairs(a_file)
     with pytest.raises(DatasetError, match="neither a local folder nor a Hub dataset id"):
         load_pairs("not-a-folder-and-no-slash")
+
+
+def test_a_folder_of_other_files_or_an_unreadable_shard_is_refused_clearly(tmp_path):
+    (tmp_path / "notes.json").write_text("{}")
+    with pytest.raises(DatasetError, match="no data/\\*.parquet shards"):
+        load_pairs(tmp_path)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "train-00000-of-00001.parquet").write_bytes(b"PAR1 not really parquet")
+    with pytest.raises(DatasetError, match="cannot load"):
+        load_pairs(tmp_path)
