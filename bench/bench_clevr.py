@@ -17,46 +17,19 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
-import platform
-import resource
 import subprocess
 import sys
 import tempfile
-import time
-from datetime import UTC, datetime
 from pathlib import Path
 
-RESULTS = Path(__file__).parent / "results"
-
-
-def usage() -> tuple[float, float]:
-    """(CPU seconds of this process and its reaped children, peak RSS in MiB of the largest of them)."""
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
-    return cpu, max(own.ru_maxrss, children.ru_maxrss) / 1024
+import benchkit
 
 
 def measure_runner(out: Path, num: int, workers: int, width: int, height: int) -> dict:
     from clevr_scenes.domain import DOMAIN, ClevrConfig
-    from datagen.runner import RunOptions, run
 
-    cpu_before, _ = usage()
-    started = time.perf_counter()
-    summary = run(
-        DOMAIN,
-        ClevrConfig(width=width, height=height),
-        RunOptions(out=out, num=num, seed=0, workers=workers, shard_size=num),
-    )
-    wall = time.perf_counter() - started
-    cpu, rss = usage()
-    return {
-        "pairs": summary.records_made,
-        "retried": summary.retried,
-        "wall_s": wall,
-        "cpu_s": cpu - cpu_before,
-        "peak_rss_mib": rss,
-    }
+    summary, clock = benchkit.timed_run(DOMAIN, ClevrConfig(width=width, height=height), out, num, workers, num)
+    return {"pairs": summary.records_made, "retried": summary.retried, **clock.as_dict()}
 
 
 def render_one(scene_json: str, png: str, width: int, height: int) -> None:
@@ -82,10 +55,8 @@ def measure_naive(dataset: Path, num: int, width: int, height: int) -> dict:
 
     rows = [row for path in sorted((dataset / "data").glob("*.parquet")) for row in pq.read_table(path).to_pylist()]
     rows = rows[:num]
-    cpu_before, _ = usage()
-    started = time.perf_counter()
     renders = []
-    with tempfile.TemporaryDirectory() as scratch:
+    with benchkit.Stopwatch() as clock, tempfile.TemporaryDirectory() as scratch:
         for i, row in enumerate(rows):
             meta = json.loads(row["meta"])
             images = []
@@ -105,8 +76,6 @@ def measure_naive(dataset: Path, num: int, width: int, height: int) -> dict:
                 images.append(np.asarray(Image.open(png).convert("RGB")))
             png_bytes((images[0] != images[1]).any(axis=2))
             renders.append(images)
-    wall = time.perf_counter() - started
-    cpu, rss = usage()
     outside, context = [], []
     for row, (_, full_spy) in zip(rows, renders):
         spy = np.asarray(Image.open(io.BytesIO(row["spy"]["bytes"])).convert("RGB")).astype(np.int16)
@@ -120,9 +89,7 @@ def measure_naive(dataset: Path, num: int, width: int, height: int) -> dict:
     missed, noise = np.concatenate(outside), np.concatenate(context)
     return {
         "pairs": len(rows),
-        "wall_s": wall,
-        "cpu_s": cpu - cpu_before,
-        "peak_rss_mib": rss,
+        **clock.as_dict(),
         "outside_regions_max_diff": int(missed.max()) if missed.size else 0,
         "outside_regions_pixels_over_6": int((missed > 6).sum()),
         "outside_regions_pixels": int(missed.size),
@@ -144,36 +111,25 @@ def region_share(dataset: Path) -> float:
     return sum(shares) / len(shares)
 
 
-def in_subprocess(*arguments: str) -> dict:
-    """Run this script in `--measure` mode and return the JSON it prints."""
-    result = subprocess.run([sys.executable, __file__, "--measure", *arguments], capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RuntimeError(result.stderr)
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
 def naive_ratio(rows: list[dict], size: str) -> float:
     """CPU-s per pair of the naive way over the 1-worker runner's, at `size`."""
     per_pair = {row["name"]: row["cpu_s"] / row["pairs"] for row in rows if row["size"] == size}
     naive = next(value for name, value in per_pair.items() if name.startswith("naive"))
-    return naive / per_pair["vzero runner, 1 worker"]
+    return naive / per_pair[benchkit.runner_name(1)]
 
 
 def markdown(rows: list[dict], args: argparse.Namespace, load: tuple[list[float], list[float]]) -> str:
     lines = [
-        f"CLEVR pairs, {args.num} pairs per runner row, {args.naive_num} per naive row; {os.cpu_count()} cores "
-        f"({platform.processor() or platform.machine()}), Python {platform.python_version()}, "
-        f"{datetime.now(UTC):%Y-%m-%d}. Defaults: 8 spp + OpenImageDenoise (fast prefilter), color+shape x 2, "
+        f"CLEVR pairs, {args.num} pairs per runner row, {args.naive_num} per naive row; {benchkit.machine()}. "
+        "Defaults: 8 spp + OpenImageDenoise (fast prefilter), color+shape x 2, "
         f"4-6 objects. Load average before / after: {load[0]} / {load[1]} (a shared, busy machine).",
         "",
         "| size | configuration | pairs/s | CPU-s per pair | peak RSS (largest process) |",
         "|---|---|---:|---:|---:|",
     ]
     for row in rows:
-        lines.append(
-            f"| {row['size']} | {row['name']} | {row['pairs'] / row['wall_s']:.2f} | "
-            f"{row['cpu_s'] / row['pairs']:.2f} | {row['peak_rss_mib']:.0f} MiB |"
-        )
+        rate, cost, rss = benchkit.rate_cells(row, rate=".2f", cost=".2f")
+        lines.append(f"| {row['size']} | {row['name']} | {rate} | {cost} | {rss} MiB |")
     lines += ["", "Region renders and their check against the naive full spy renders:", ""]
     for row in rows:
         if "region_share" in row and row["name"].endswith("1 worker"):
@@ -199,18 +155,17 @@ def measure(args: argparse.Namespace) -> None:
         result["region_share"] = region_share(Path(target))
     else:
         result = measure_naive(Path(target), args.naive_num, width, height)
-    print(json.dumps(result))
+    benchkit.reply(result)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = benchkit.argument_parser(__doc__)
     parser.add_argument("--num", type=int, default=50)
     parser.add_argument("--naive-num", type=int, default=20, help="pairs rendered the naive way (its cost per pair)")
     parser.add_argument("--sizes", default="320x240,480x320")
     parser.add_argument("--workers", default="1,2", help="worker counts to run the runner with")
     parser.add_argument("--quick", action="store_true", help="smoke run: 4 pairs at 160x120, nothing written")
     parser.add_argument("--size", default="320x240", help=argparse.SUPPRESS)
-    parser.add_argument("--measure", nargs="+", help=argparse.SUPPRESS)
     parser.add_argument("--render-one", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.quick:
@@ -223,10 +178,7 @@ def main() -> None:
         measure(args)
         return
 
-    from rich.console import Console
-    from rich.table import Table
-
-    load_before = [round(v, 2) for v in os.getloadavg()]
+    load_before = benchkit.load_average()
     rows = []
     common = ["--num", str(args.num), "--naive-num", str(args.naive_num)]
     with tempfile.TemporaryDirectory() as scratch:
@@ -234,34 +186,25 @@ def main() -> None:
             made = None
             for workers in (int(w) for w in args.workers.split(",")):
                 out = Path(scratch) / f"{size}-w{workers}"
-                result = in_subprocess("runner", str(out), str(workers), "--size", size, *common)
-                name = f"vzero runner, {workers} worker{'s' * (workers > 1)}"
-                rows.append({"size": size, "name": name, **result})
+                result = benchkit.in_subprocess(__file__, "runner", str(out), str(workers), "--size", size, *common)
+                rows.append({"size": size, "name": benchkit.runner_name(workers), **result})
                 made = out
-            result = in_subprocess("naive", str(made), "--size", size, *common)
+            result = benchkit.in_subprocess(__file__, "naive", str(made), "--size", size, *common)
             rows.append({"size": size, "name": "naive: fresh Blender process per image, spy rendered whole", **result})
-    load = (load_before, [round(v, 2) for v in os.getloadavg()])
+    load = (load_before, benchkit.load_average())
 
-    table = Table(title=f"CLEVR pairs, {args.num} pairs (naive: {args.naive_num}), load {load[0]} -> {load[1]}")
-    for column in ("size", "configuration", "pairs/s", "CPU-s/pair", "peak RSS MiB"):
-        table.add_column(column, justify="left" if column in ("size", "configuration") else "right")
-    for row in rows:
-        table.add_row(
-            row["size"],
-            row["name"],
-            f"{row['pairs'] / row['wall_s']:.2f}",
-            f"{row['cpu_s'] / row['pairs']:.2f}",
-            f"{row['peak_rss_mib']:.0f}",
-        )
-    Console().print(table)
+    benchkit.show_table(
+        f"CLEVR pairs, {args.num} pairs (naive: {args.naive_num}), load {load[0]} -> {load[1]}",
+        ("size", "configuration", "pairs/s", "CPU-s/pair", "peak RSS MiB"),
+        [(row["size"], row["name"], *benchkit.rate_cells(row, rate=".2f", cost=".2f")) for row in rows],
+        left=("size", "configuration"),
+    )
     text = markdown(rows, args, load)
     print(text.split("\n\n", 2)[-1])
     if args.quick:
         return
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "clevr.md").write_text(text)
     payload = {"num": args.num, "naive_num": args.naive_num, "load_average": load, "rows": rows}
-    (RESULTS / "clevr.json").write_text(json.dumps(payload, indent=2) + "\n")
+    benchkit.write_results("clevr", text, payload)
 
 
 if __name__ == "__main__":

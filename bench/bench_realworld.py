@@ -12,29 +12,15 @@ Prints a table and writes `bench/results/realworld.{md,json}`.
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import platform
-import resource
-import subprocess
-import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
-RESULTS = Path(__file__).parent / "results"
+import benchkit
+
 STAGE_PAIRS = 60
 SHARD_SIZE = 100
 """As `vzero realworld` defaults to: the parent holds a shard's encoded pairs (~1 MB each at 1024 px)."""
-
-
-def usage() -> tuple[float, float]:
-    """(CPU seconds of this process and its reaped children, peak RSS in MiB of the largest of them)."""
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
-    return cpu, max(own.ru_maxrss, children.ru_maxrss) / 1024
 
 
 def write_photos(folder: Path, side: int) -> None:
@@ -56,25 +42,11 @@ def write_photos(folder: Path, side: int) -> None:
 
 
 def measure_runner(out: Path, photos: Path, num: int, workers: int, side: int) -> dict:
-    from datagen.runner import RunOptions, run
     from realworld_edit.domain import DOMAIN, RealworldConfig
 
-    cpu_before, _ = usage()
-    started = time.perf_counter()
-    summary = run(
-        DOMAIN,
-        RealworldConfig(source=str(photos), max_side=side),
-        RunOptions(out=out, num=num, seed=0, workers=workers, shard_size=SHARD_SIZE),
-    )
-    wall = time.perf_counter() - started
-    cpu, rss = usage()
-    return {
-        "pairs": summary.records_made,
-        "attempts_retried": summary.retried,
-        "wall_s": wall,
-        "cpu_s": cpu - cpu_before,
-        "peak_rss_mib": rss,
-    }
+    config = RealworldConfig(source=str(photos), max_side=side)
+    summary, clock = benchkit.timed_run(DOMAIN, config, out, num, workers, SHARD_SIZE)
+    return {"pairs": summary.records_made, "attempts_retried": summary.retried, **clock.as_dict()}
 
 
 def measure_stages(photos: Path, num: int, side: int) -> dict:
@@ -133,29 +105,18 @@ def measure_stages(photos: Path, num: int, side: int) -> dict:
     }
 
 
-def in_subprocess(*arguments: str) -> dict:
-    """Run this script in `--measure` mode and return the JSON it prints."""
-    result = subprocess.run(
-        [sys.executable, __file__, "--measure", *arguments], capture_output=True, text=True, check=True
-    )
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
 def markdown(rows: list[dict], stages: dict, num: int, side: int, load: dict) -> str:
     lines = [
         f"Real-photo pairs from {side}-px photos (the built-in photos enlarged), {num} pairs per row; "
-        f"{os.cpu_count()} cores ({platform.processor() or platform.machine()}), Python {platform.python_version()}, "
-        f"{datetime.now(UTC):%Y-%m-%d}. Load average before / after: {load['before']} / {load['after']}"
+        f"{benchkit.machine()}. Load average before / after: {load['before']} / {load['after']}"
         " (the machine was shared: other jobs' load slows every row).",
         "",
         "| configuration | pairs/s | CPU-s per pair | peak RSS (largest process) | attempts retried |",
         "|---|---:|---:|---:|---:|",
     ]
     for row in rows:
-        lines.append(
-            f"| {row['name']} | {row['pairs'] / row['wall_s']:.1f} | {row['cpu_s'] / row['pairs']:.4f} | "
-            f"{row['peak_rss_mib']:.0f} MiB | {row['attempts_retried']} |"
-        )
+        rate, cost, rss = benchkit.rate_cells(row)
+        lines.append(f"| {row['name']} | {rate} | {cost} | {rss} MiB | {row['attempts_retried']} |")
     lines += ["", f"Where the time goes (one process, {stages['pairs']} pairs from {stages['photos']} photos):", ""]
     lines += ["| stage | ms |", "|---|---:|"]
     for name, value in stages["ms_per_photo"].items():
@@ -166,10 +127,9 @@ def markdown(rows: list[dict], stages: dict, num: int, side: int, load: dict) ->
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = benchkit.argument_parser(__doc__)
     parser.add_argument("--num", type=int, default=300)
     parser.add_argument("--side", type=int, default=1024)
-    parser.add_argument("--measure", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
         mode, photos, *rest = args.measure
@@ -177,43 +137,33 @@ def main() -> None:
             result = measure_runner(Path(rest[0]), Path(photos), args.num, int(rest[1]), args.side)
         else:
             result = measure_stages(Path(photos), min(args.num, STAGE_PAIRS), args.side)
-        print(json.dumps(result))
+        benchkit.reply(result)
         return
 
-    from rich.console import Console
-    from rich.table import Table
-
-    load_before = [round(value, 2) for value in os.getloadavg()]
+    load_before = benchkit.load_average()
     rows = []
+    options = ["--num", str(args.num), "--side", str(args.side)]
     with tempfile.TemporaryDirectory() as scratch:
         photos = Path(scratch) / "photos"
         write_photos(photos, args.side)
         for workers in (1, 2):
             out = Path(scratch) / f"w{workers}"
-            options = ["--num", str(args.num), "--side", str(args.side)]
-            result = in_subprocess("runner", str(photos), str(out), str(workers), *options)
-            rows.append({"name": f"vzero runner, {workers} worker{'s' * (workers > 1)}", **result})
-        stages = in_subprocess("stages", str(photos), "--num", str(args.num), "--side", str(args.side))
-    load = {"before": load_before, "after": [round(value, 2) for value in os.getloadavg()]}
+            result = benchkit.in_subprocess(__file__, "runner", str(photos), str(out), str(workers), *options)
+            rows.append({"name": benchkit.runner_name(workers), **result})
+        stages = benchkit.in_subprocess(__file__, "stages", str(photos), *options)
+    load = {"before": load_before, "after": benchkit.load_average()}
 
-    table = Table(title=f"real-photo pairs, {args.side} px, {args.num} pairs (load {load['before']})")
-    for column in ("configuration", "pairs/s", "CPU-s/pair", "peak RSS MiB"):
-        table.add_column(column, justify="left" if column == "configuration" else "right")
-    for row in rows:
-        table.add_row(
-            row["name"],
-            f"{row['pairs'] / row['wall_s']:.1f}",
-            f"{row['cpu_s'] / row['pairs']:.4f}",
-            f"{row['peak_rss_mib']:.0f}",
-        )
-    console = Console()
-    console.print(table)
-    for name, value in {**stages["ms_per_photo"], **stages["ms_per_pair"]}.items():
-        console.print(f"  {name}: {value:.1f} ms")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "realworld.md").write_text(markdown(rows, stages, args.num, args.side, load))
+    benchkit.show_table(
+        f"real-photo pairs, {args.side} px, {args.num} pairs (load {load['before']})",
+        ("configuration", "pairs/s", "CPU-s/pair", "peak RSS MiB"),
+        [(row["name"], *benchkit.rate_cells(row)) for row in rows],
+        left=("configuration",),
+        notes=[
+            f"  {name}: {value:.1f} ms" for name, value in {**stages["ms_per_photo"], **stages["ms_per_pair"]}.items()
+        ],
+    )
     summary = {"num": args.num, "side": args.side, "load_average": load, "rows": rows, "stages": stages}
-    (RESULTS / "realworld.json").write_text(json.dumps(summary, indent=2) + "\n")
+    benchkit.write_results("realworld", markdown(rows, stages, args.num, args.side, load), summary)
 
 
 if __name__ == "__main__":

@@ -15,19 +15,13 @@ model's arithmetic: on a GPU the batched rollout's gain is larger, since a turn 
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import platform
-import resource
-import subprocess
-import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
-RESULTS = Path(__file__).parent / "results"
+import benchkit
+
 SETTINGS = [
     "game.civilians=4",
     "game.rounds=2",
@@ -35,12 +29,6 @@ SETTINGS = [
     "rollout.max_new_tokens=32",
     "scheduler.mode=fixed:1",
 ]
-
-
-def usage() -> tuple[float, float]:
-    """(CPU seconds of this process, peak RSS in MiB)."""
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    return own.ru_utime + own.ru_stime, own.ru_maxrss / 1024
 
 
 def measure_training(data: Path, model: Path, steps: int, games: int) -> dict:
@@ -56,15 +44,12 @@ def measure_training(data: Path, model: Path, steps: int, games: int) -> dict:
     with tempfile.TemporaryDirectory() as out:
         trainer = SPOTrainer(TrainOptions(data=str(data), model=str(model), out=Path(out), recipe=recipe))
         trainer.setup()
-        cpu_before, _ = usage()
-        started = time.perf_counter()
-        trainer.train()
-        wall = time.perf_counter() - started
-        cpu, rss = usage()
+        with benchkit.Stopwatch(children=False) as clock:
+            trainer.train()
         metrics = [json.loads(line) for line in (Path(out) / "metrics.jsonl").read_text().splitlines()]
         trainer.cleanup()
     generated = sum(m["tokens/generated"] for m in metrics)
-    return {"steps": steps, "wall_s": wall, "cpu_s": cpu - cpu_before, "peak_rss_mib": rss, "tokens": generated}
+    return {"steps": steps, **clock.as_dict(), "tokens": generated}
 
 
 def measure_rollout(data: Path, model: Path, games: int, batched: bool) -> dict:
@@ -92,31 +77,28 @@ def measure_rollout(data: Path, model: Path, games: int, batched: bool) -> dict:
     played = [make_game(pairs[i % len(pairs)], recipe.game, np.random.default_rng([0, i])) for i in range(games)]
     batches = [played] if batched else [[game] for game in played]
     torch.manual_seed(0)
-    cpu_before, _ = usage()
-    started = time.perf_counter()
     tokens, vote_seconds = 0, 0.0
-    for batch in batches:
-        sampler.seconds.clear()
-        trajectory = play_games(
-            sampler,
-            batch,
-            stage=Stage.CLUE,
-            num_samples=recipe.rollout.num_samples,
-            game_config=recipe.game,
-            reward_config=recipe.reward,
-            baselines=RoleBaselines(recipe.reward.baseline_decay),
-        )
-        tokens += trajectory.stats.generated_tokens
-        vote_seconds += sampler.seconds[-1]  # the votes are each game batch's last `generate`
-    wall = time.perf_counter() - started
-    cpu, rss = usage()
+    with benchkit.Stopwatch(children=False) as clock:
+        for batch in batches:
+            sampler.seconds.clear()
+            trajectory = play_games(
+                sampler,
+                batch,
+                stage=Stage.CLUE,
+                num_samples=recipe.rollout.num_samples,
+                game_config=recipe.game,
+                reward_config=recipe.reward,
+                baselines=RoleBaselines(recipe.reward.baseline_decay),
+            )
+            tokens += trajectory.stats.generated_tokens
+            vote_seconds += sampler.seconds[-1]  # the votes are each game batch's last `generate`
     return {
         "games": games,
-        "wall_s": wall,
-        "clue_s": wall - vote_seconds,
+        "wall_s": clock.wall_s,
+        "clue_s": clock.wall_s - vote_seconds,
         "vote_s": vote_seconds,
-        "cpu_s": cpu - cpu_before,
-        "peak_rss_mib": rss,
+        "cpu_s": clock.cpu_s,
+        "peak_rss_mib": clock.peak_rss_mib,
         "tokens": tokens,
     }
 
@@ -143,14 +125,6 @@ def _timed_sampler_class():
     return TimedSampler
 
 
-def in_subprocess(*arguments: str) -> dict:
-    """Run this script in `--measure` mode and return the JSON it prints."""
-    result = subprocess.run([sys.executable, __file__, "--measure", *arguments], capture_output=True, text=True)
-    if result.returncode:
-        raise SystemExit(f"measurement {arguments} failed:\n{result.stderr[-4000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
 def prepare(scratch: Path) -> tuple[Path, Path]:
     """A small chart dataset and the tiny model."""
     from chart_edit.domain import DOMAIN, ChartConfig
@@ -169,9 +143,7 @@ def markdown(train: dict, batched: dict, sequential: dict, load: dict) -> str:
             [
                 "Tiny Qwen2.5-VL (random weights + format warm-up, ~230k parameters), games of 4 civilians + spy, "
                 "2 rounds, G = 4 votes per civilian, up to 32 new tokens per turn; one torch thread; "
-                f"{os.cpu_count()} cores "
-                f"({platform.processor() or platform.machine()}), Python {platform.python_version()}, "
-                f"{datetime.now(UTC):%Y-%m-%d}. Load average before / after: {load['before']} / {load['after']}.",
+                f"{benchkit.machine()}. Load average before / after: {load['before']} / {load['after']}.",
                 "",
                 "| training | steps/s | generated tokens/s | CPU-s per step | peak RSS |",
                 "|---|---:|---:|---:|---:|",
@@ -204,10 +176,9 @@ def markdown(train: dict, batched: dict, sequential: dict, load: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = benchkit.argument_parser(__doc__)
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--games", type=int, default=8)
-    parser.add_argument("--measure", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
         mode, data, model = args.measure
@@ -215,50 +186,51 @@ def main() -> None:
             result = measure_training(Path(data), Path(model), args.steps, args.games)
         else:
             result = measure_rollout(Path(data), Path(model), args.games, batched=mode == "batched")
-        print(json.dumps(result))
+        benchkit.reply(result)
         return
 
-    from rich.console import Console
-    from rich.table import Table
-
-    load = {"before": [round(x, 2) for x in os.getloadavg()]}
+    load = {"before": benchkit.load_average()}
     with tempfile.TemporaryDirectory() as scratch:
         data, model = prepare(Path(scratch))
         common = [str(data), str(model), "--steps", str(args.steps), "--games", str(args.games)]
-        train = {**in_subprocess("train", *common), "games": args.games}
-        batched = in_subprocess("batched", *common)
-        sequential = in_subprocess("sequential", *common)
-    load["after"] = [round(x, 2) for x in os.getloadavg()]
+        train = {**benchkit.in_subprocess(__file__, "train", *common), "games": args.games}
+        batched = benchkit.in_subprocess(__file__, "batched", *common)
+        sequential = benchkit.in_subprocess(__file__, "sequential", *common)
+    load["after"] = benchkit.load_average()
 
-    table = Table(title="Iterative-SPO on the tiny model, CPU, 1 thread")
-    for column in ("configuration", "per s", "tokens/s", "CPU-s per item", "peak RSS MiB"):
-        table.add_column(column, justify="left" if column == "configuration" else "right")
-    table.add_row(
-        f"training ({args.games} games/step)",
-        f"{train['steps'] / train['wall_s']:.2f} steps",
-        f"{train['tokens'] / train['wall_s']:.0f}",
-        f"{train['cpu_s'] / train['steps']:.2f}",
-        f"{train['peak_rss_mib']:.0f}",
-    )
-    for name, row in (("rollout, batched", batched), ("rollout, one game at a time", sequential)):
-        table.add_row(
-            name,
-            f"{row['games'] / row['wall_s']:.2f} games",
-            f"{row['tokens'] / row['wall_s']:.0f}",
-            f"{row['cpu_s'] / row['games']:.2f}",
-            f"{row['peak_rss_mib']:.0f}",
+    rows = [
+        (
+            f"training ({args.games} games/step)",
+            f"{train['steps'] / train['wall_s']:.2f} steps",
+            f"{train['tokens'] / train['wall_s']:.0f}",
+            f"{train['cpu_s'] / train['steps']:.2f}",
+            f"{train['peak_rss_mib']:.0f}",
         )
-    console = Console()
-    console.print(table)
-    console.print(
+    ]
+    for name, row in (("rollout, batched", batched), ("rollout, one game at a time", sequential)):
+        rows.append(
+            (
+                name,
+                f"{row['games'] / row['wall_s']:.2f} games",
+                f"{row['tokens'] / row['wall_s']:.0f}",
+                f"{row['cpu_s'] / row['games']:.2f}",
+                f"{row['peak_rss_mib']:.0f}",
+            )
+        )
+    speedup = (
         f"batched rollout speed-up: {sequential['wall_s'] / batched['wall_s']:.1f}x (clue turns "
         f"{sequential['clue_s'] / batched['clue_s']:.1f}x, votes {sequential['vote_s'] / batched['vote_s']:.1f}x); "
         f"load average {load}"
     )
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "train.md").write_text(markdown(train, batched, sequential, load))
+    benchkit.show_table(
+        "Iterative-SPO on the tiny model, CPU, 1 thread",
+        ("configuration", "per s", "tokens/s", "CPU-s per item", "peak RSS MiB"),
+        rows,
+        left=("configuration",),
+        notes=[speedup],
+    )
     record = {"settings": SETTINGS, "load_average": load, "train": train, "batched": batched, "sequential": sequential}
-    (RESULTS / "train.json").write_text(json.dumps(record, indent=2) + "\n")
+    benchkit.write_results("train", markdown(train, batched, sequential, load), record)
 
 
 if __name__ == "__main__":
