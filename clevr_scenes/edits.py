@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from clevr_scenes.placement import draw_position, placement_violations
+from clevr_scenes.placement import draw_position, placement_violations, random_object
 from clevr_scenes.scene import MAX_OBJECTS, Scene, SceneConfig, SceneObject
 from clevr_scenes.vocabulary import COLORS, MATERIALS, SHAPES, SIZES
 from datagen.errors import ConfigError, QualityRejected
@@ -284,22 +284,11 @@ def _add(state: _EditState, rng: np.random.Generator) -> Change | None:
     """A new object drawn and placed as `sample_scene` places one, if the scene has room for it."""
     if len(state.current.objects) >= MAX_OBJECTS:
         return None
-    size = str(rng.choice(tuple(SIZES)))
     others = list(state.current.objects) + state.ghosts
     directions = state.current.camera.ground_directions()
-    position = draw_position(rng, SIZES[size], others, state.config, directions, tries=EDIT_DRAWS)
-    if position is None:
+    obj = random_object(rng, state.next_id, others, state.config, directions, tries=EDIT_DRAWS)
+    if obj is None:
         return None
-    obj = SceneObject(
-        id=state.next_id,
-        shape=str(rng.choice(SHAPES)),
-        size=size,
-        color=str(rng.choice(tuple(COLORS))),
-        rotation=float(360.0 * rng.random()),
-        material=str(rng.choice(MATERIALS)),
-        x=position[0],
-        y=position[1],
-    )
     change = state.commit(state.current.with_object(obj), Change("add", obj.id, {}, _object_json(obj)))
     if change is not None:
         state.next_id += 1

@@ -55,23 +55,41 @@ def _place_all(
     """`count` objects placed in turn, or None when one of them found no position (start over)."""
     objects: list[SceneObject] = []
     for object_id in range(1, count + 1):
-        size = str(rng.choice(tuple(SIZES)))
-        position = draw_position(rng, SIZES[size], objects, config, directions)
-        if position is None:
+        obj = random_object(rng, object_id, objects, config, directions)
+        if obj is None:
             return None
-        objects.append(
-            SceneObject(
-                id=object_id,
-                shape=str(rng.choice(SHAPES)),
-                size=size,
-                color=str(rng.choice(tuple(COLORS))),
-                rotation=float(360.0 * rng.random()),
-                material=str(rng.choice(MATERIALS)),
-                x=position[0],
-                y=position[1],
-            )
-        )
+        objects.append(obj)
     return objects
+
+
+def random_object(
+    rng: np.random.Generator,
+    object_id: int,
+    others: Sequence[SceneObject],
+    config: SceneConfig,
+    directions: Mapping[str, Sequence[float]],
+    *,
+    tries: int | None = None,
+) -> SceneObject | None:
+    """An object of random size, shape, colour, material and rotation placed by the rules, or None.
+
+    Scene sampling and the `add` edit both make objects this way, so an added object is any object
+    the scene itself could have held.
+    """
+    size = str(rng.choice(tuple(SIZES)))
+    position = draw_position(rng, SIZES[size], others, config, directions, tries=tries)
+    if position is None:
+        return None
+    return SceneObject(
+        id=object_id,
+        shape=str(rng.choice(SHAPES)),
+        size=size,
+        color=str(rng.choice(tuple(COLORS))),
+        rotation=float(360.0 * rng.random()),
+        material=str(rng.choice(MATERIALS)),
+        x=position[0],
+        y=position[1],
+    )
 
 
 def draw_position(
