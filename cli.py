@@ -32,6 +32,9 @@ SeedOption = Annotated[int, typer.Option(help="Run seed; each pair's seed derive
 WorkersOption = Annotated[int, typer.Option(help="Worker processes (default: all CPU cores).")]
 ShardSizeOption = Annotated[int, typer.Option(help="Pairs per Parquet shard.")]
 ShardOption = Annotated[str | None, typer.Option(help="Make only shards i, i+n, i+2n, ... (job arrays), as 'i/n'.")]
+ItemTimeoutOption = Annotated[
+    float, typer.Option(help="Seconds a worker may spend on one pair before it counts as hung and is replaced.")
+]
 DatasetArgument = Annotated[Path, typer.Argument(help="A dataset folder made by vzero.")]
 
 F = TypeVar("F", bound=Callable)
@@ -111,11 +114,15 @@ def print_summary(summary) -> None:
         console.print(f"load:    datasets.load_dataset({str(summary.out)!r}, split='train')", soft_wrap=True)
 
 
+# How a run is carried out, not what it makes: left out of the recorded command.
+RUN_ONLY_OPTIONS = {"workers", "item_timeout"}
+
+
 def command_line(context: typer.Context) -> str:
     """The command with every option as it took effect, so the card and manifest show how to repeat it."""
     words = ["vzero", context.info_name or ""]
     for name, value in context.params.items():
-        if name == "workers" or value is None or (isinstance(value, (list, tuple)) and not value):
+        if name in RUN_ONLY_OPTIONS or value is None or (isinstance(value, (list, tuple)) and not value):
             continue
         if isinstance(value, (list, tuple)):
             value = ",".join(map(str, value))
@@ -123,30 +130,21 @@ def command_line(context: typer.Context) -> str:
     return shlex.join(words)
 
 
-def run_domain(
-    context: typer.Context,
-    domain_name: str,
-    config,
-    *,
-    out: Path,
-    num: int,
-    seed: int,
-    workers: int | None,
-    shard_size: int,
-    shard: str | None,
-) -> None:
-    """Shared body of the generation commands."""
+def run_domain(context: typer.Context, domain_name: str, config) -> None:
+    """Shared body of the generation commands; the options every one of them has are read from `context`."""
     from datagen.progress import generation_progress
     from datagen.registry import get_domain
     from datagen.runner import RunOptions, run
 
+    params = context.params
     options = RunOptions(
-        out=out,
-        num=num,
-        seed=seed,
-        workers=workers or os.cpu_count() or 1,
-        shard_size=shard_size,
-        job=parse_job(shard),
+        out=params["out"],
+        num=params["num"],
+        seed=params["seed"],
+        workers=params["workers"] or os.cpu_count() or 1,
+        shard_size=params["shard_size"],
+        job=parse_job(params["shard"]),
+        item_timeout=params["item_timeout"],
         command=command_line(context),
     )
     with generation_progress(console) as progress:
@@ -171,6 +169,7 @@ def chart(
     size: Annotated[str, typer.Option(help="Image size WIDTHxHEIGHT.")] = "640x480",
     shard_size: ShardSizeOption = 500,
     shard: ShardOption = None,
+    item_timeout: ItemTimeoutOption = 600.0,
 ) -> None:
     """Chart pairs: matplotlib charts from tables, perturbed in data, text or style."""
     from chart_edit.domain import ChartConfig
@@ -181,9 +180,7 @@ def chart(
         key: value for key, value in [("kinds", split_names(kinds)), ("edit_kinds", split_names(edit_kinds))] if value
     }
     config = ChartConfig(**fields)
-    run_domain(
-        context, "chart", config, out=out, num=num, seed=seed, workers=workers, shard_size=shard_size, shard=shard
-    )
+    run_domain(context, "chart", config)
 
 
 @app.command()
@@ -208,6 +205,7 @@ def clevr(
     device: Annotated[str, typer.Option(help="Cycles device: cpu, cuda or optix.")] = "cpu",
     shard_size: ShardSizeOption = 500,
     shard: ShardOption = None,
+    item_timeout: ItemTimeoutOption = 600.0,
 ) -> None:
     """CLEVR pairs: 3D scenes rendered with Blender Cycles; objects recoloured, reshaped, moved, added..."""
     from clevr_scenes.domain import ClevrConfig
@@ -227,9 +225,7 @@ def clevr(
     if split_names(edit_kinds):
         fields["edit_kinds"] = split_names(edit_kinds)
     config = ClevrConfig(**fields)
-    run_domain(
-        context, "clevr", config, out=out, num=num, seed=seed, workers=workers, shard_size=shard_size, shard=shard
-    )
+    run_domain(context, "clevr", config)
 
 
 @app.command()
@@ -264,6 +260,7 @@ def realworld(
         int, typer.Option(help="Pairs per Parquet shard (~1 MB a pair at 1024 px, held in memory until written).")
     ] = 100,
     shard: ShardOption = None,
+    item_timeout: ItemTimeoutOption = 600.0,
 ) -> None:
     """Real-photo pairs: regions of photos recoloured, removed, moved, mirrored, resized... with OpenCV."""
     from realworld_edit.domain import RealworldConfig
@@ -280,9 +277,7 @@ def realworld(
     if split_names(edits):
         fields["edit_kinds"] = split_names(edits)
     config = RealworldConfig(**fields)
-    run_domain(
-        context, "realworld", config, out=out, num=num, seed=seed, workers=workers, shard_size=shard_size, shard=shard
-    )
+    run_domain(context, "realworld", config)
 
 
 @app.command()

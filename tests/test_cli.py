@@ -17,7 +17,7 @@ runner = CliRunner()
 def test_chart_run_writes_a_complete_dataset_folder_with_card_and_preview(tmp_path):
     out = tmp_path / "charts"
     command = ["chart", "--out", str(out), "--num", "5", "--size", "256x192", "--workers", "1",
-               "--kinds", "bar,line", "--kinds", "pie", "--shard-size", "3"]  # fmt: skip
+               "--kinds", "bar,line", "--kinds", "pie", "--shard-size", "3", "--item-timeout", "120"]  # fmt: skip
     result = runner.invoke(app, command)
     assert result.exit_code == 0, result.output
     assert "preview.png" in result.output
@@ -30,6 +30,7 @@ def test_chart_run_writes_a_complete_dataset_folder_with_card_and_preview(tmp_pa
     assert manifest["fingerprint"]["config"]["kinds"] == ["bar", "line", "pie"]
     assert "vzero chart --out" in manifest["command"] and "--kinds bar,line,pie" in manifest["command"]
     assert "--edit-kinds" not in manifest["command"] and "''" not in manifest["command"]
+    assert "--workers" not in manifest["command"] and "--item-timeout" not in manifest["command"]
     card = (out / "README.md").read_text()
     assert card.startswith("---\n") and "path: data/train-*.parquet" in card and "arXiv" in card
     with Image.open(out / "preview.png") as sheet:
@@ -63,6 +64,7 @@ def test_preview_and_info_describe_a_dataset(chart_dataset, tmp_path):
         (["--num", "2", "--size", "10x10"], 1, "size"),
         (["--num", "2", "--changes", "0"], 1, "changes"),
         (["--num", "2", "--shard", "3/2"], 1, "--shard"),
+        (["--num", "2", "--item-timeout", "0"], 1, "--item-timeout"),
     ],
 )
 def test_bad_chart_options_fail_before_any_work_with_a_clear_message(tmp_path, arguments, exit_code, message):
