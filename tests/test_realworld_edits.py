@@ -286,6 +286,7 @@ def test_pairs_repeat_exactly_in_any_order_and_pass_the_quality_gate():
         (RealworldConfig(changes=0), "changes"),
         (RealworldConfig(max_side=10), "max_side"),
         (RealworldConfig(source="/nonexistent/photos"), "/nonexistent/photos"),
+        (RealworldConfig(max_images=0), "max_images"),
     ],
 )
 def test_bad_configs_fail_before_any_work(config, message):
