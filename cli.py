@@ -429,6 +429,9 @@ def train(
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: metrics.jsonl, checkpoints/step-*.")],
     recipe: Annotated[str, typer.Option(help="Shipped recipe (paper, tiny-cpu) or a recipe YAML file.")] = "paper",
     max_steps: Annotated[int | None, typer.Option(help="Stop after this many steps (overrides the recipe).")] = None,
+    log_games: Annotated[
+        int | None, typer.Option(help="Games per step written to games.jsonl (default: all; 0: none).")
+    ] = None,
     resume: Annotated[bool, typer.Option(help="Continue from the newest checkpoint in --out.")] = False,
     overrides: Annotated[
         list[str] | None, typer.Option("--set", help="Override a recipe value: section.field=value (repeatable).")
@@ -438,10 +441,40 @@ def train(
     from training.recipe import load_recipe
     from training.trainer import TrainOptions, run_training
 
-    settings = [*(overrides or []), *([f"max_steps={max_steps}"] if max_steps is not None else [])]
+    settings = [
+        *(overrides or []),
+        *([f"max_steps={max_steps}"] if max_steps is not None else []),
+        *([f"log_games={log_games}"] if log_games is not None else []),
+    ]
     options = TrainOptions(data=data, model=model, out=out, recipe=load_recipe(recipe, settings), resume=resume)
     run_training(options, console=console)
-    console.print(f"run folder: {out}   metrics: {out / 'metrics.jsonl'}   checkpoints: {out / 'checkpoints'}")
+    console.print(
+        f"run folder: {out}   metrics: {out / 'metrics.jsonl'}   games: {out / 'games.jsonl'}   "
+        f"checkpoints: {out / 'checkpoints'}",
+        soft_wrap=True,
+    )
+
+
+@app.command()
+@reports_errors
+def games(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder written by `vzero train` (it holds games.jsonl).")],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="HTML file to write [default: RUN_DIR/games.html].")
+    ] = None,
+    steps: Annotated[str, typer.Option(help="Steps to show: all, last, or e.g. 1,5-8.")] = "all",
+    data: Annotated[
+        str | None, typer.Option(help="Dataset to take the pair images from [default: the one the run trained on].")
+    ] = None,
+    images: Annotated[bool, typer.Option(help="Embed each game's two images.")] = True,
+) -> None:
+    """Render a run's game transcripts as one HTML page: images, clues, votes, rewards and advantages per game."""
+    from training.games_page import games_page
+
+    page = games_page(run_dir, steps=steps, data=data, with_images=images)
+    target = out or run_dir / "games.html"
+    target.write_text(page, encoding="utf-8")
+    console.print(f"wrote {target}")
 
 
 def main() -> None:

@@ -70,8 +70,8 @@ def measure_rollout(data: Path, model: Path, games: int, batched: bool) -> dict:
     recipe = load_recipe("tiny-cpu", SETTINGS)
     loaded = load_model_and_processor(model, max_pixels=recipe.rollout.max_pixels)
     suppressed = suppressed_token_ids(loaded.model, loaded.processor.tokenizer)
-    sampling = SamplingConfig(recipe.rollout.max_new_tokens, recipe.rollout.temperature)
-    sampler = TimedSampler(loaded.model.eval(), loaded.processor, sampling, suppressed)
+    sampling = SamplingConfig(recipe.rollout.max_new_tokens, recipe.rollout.temperature, tuple(suppressed))
+    sampler = TimedSampler(loaded.model.eval(), loaded.processor, sampling)
     sampler.share_prefill = batched
     pairs = load_pairs(data)
     played = [make_game(pairs[i % len(pairs)], recipe.game, np.random.default_rng([0, i])) for i in range(games)]
@@ -104,9 +104,9 @@ def measure_rollout(data: Path, model: Path, games: int, batched: bool) -> dict:
 
 
 def _timed_sampler_class():
-    from training.rollout import Sampler
+    from training.rollout import ModelSampler
 
-    class TimedSampler(Sampler):
+    class TimedSampler(ModelSampler):
         """A sampler that records the wall time of each `generate` batch; `share_prefill=False` is the release's
         way of sampling G votes (`num_return_sequences` repeats the prompt, so each sample pays its prefill)."""
 

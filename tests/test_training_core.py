@@ -24,8 +24,8 @@ from training.rewards import (
     decision_rewards,
     game_accuracy,
     group_advantages,
-    majority_hits_spy,
     na_rate,
+    spy_identified,
     vote_counts,
 )
 from training.scheduler import Stage, StageScheduler
@@ -199,7 +199,7 @@ def played_game() -> tuple:
     game = make_game(synthetic_record(), GameConfig(), np.random.default_rng(5))
     transcript = Transcript()
     for seat in clue_turns(game, 1):
-        transcript.add(ClueTurn(1, seat, f"clue-of-{seat}", f"secret-thought-of-{seat}", True))
+        transcript.add(ClueTurn(1, seat, f"clue-of-{seat}", f"secret-thought-of-{seat}", True, f"reply-of-{seat}"))
     return game, transcript
 
 
@@ -380,13 +380,19 @@ def test_role_baselines_are_emas_per_role_and_survive_a_checkpoint():
         baselines.update([0.0, 0.0], [Role.SPY])
 
 
-def test_accuracy_needs_a_strict_majority_for_the_spy_and_na_rate_counts_na_votes():
-    assert majority_hits_spy([seat_vote(2), seat_vote(2), seat_vote(1)], 2, 4)
-    assert not majority_hits_spy([seat_vote(2), seat_vote(1)], 2, 4)
-    assert not majority_hits_spy([NA, INVALID], 2, 4)
-    games = [[seat_vote(2), seat_vote(2)], [seat_vote(1), NA], [NA, NA]]
-    assert game_accuracy(games, [2, 1, 3], 4) == pytest.approx(2 / 3)
-    assert na_rate([vote for votes in games for vote in votes]) == pytest.approx(3 / 6)
+def test_the_spy_is_identified_only_when_it_tops_every_seat_and_na():
+    assert spy_identified([seat_vote(2), seat_vote(2), seat_vote(1)], 2, 4)
+    assert not spy_identified([seat_vote(2), seat_vote(1)], 2, 4), "a tie with a civilian is a miss"
+    assert not spy_identified([NA, INVALID], 2, 4)
+    # The case: 1 spy vote out of 8, the other 7 N/A: N/A is the arg-max, so the game is a miss.
+    assert not spy_identified([seat_vote(3)] + [NA] * 7, 3, 5)
+    assert not spy_identified([seat_vote(3), NA], 3, 5), "a tie with N/A is a miss"
+    assert spy_identified([seat_vote(3), seat_vote(3), NA, seat_vote(1)], 3, 5)
+    # Invalid votes count for nothing: 1 spy vote beats 0 N/A even with 5 invalid votes.
+    assert spy_identified([seat_vote(3)] + [INVALID] * 5, 3, 5)
+    games = [[seat_vote(2), seat_vote(2)], [seat_vote(1), NA], [NA, NA], [seat_vote(4), NA, NA]]
+    assert game_accuracy(games, [2, 1, 3, 4], 4) == pytest.approx(1 / 4)
+    assert na_rate([vote for votes in games for vote in votes]) == pytest.approx(5 / 9)
     assert na_rate([INVALID, seat_vote(1)]) == 0.0
 
 

@@ -38,7 +38,7 @@ def test_tiny_model_folder_loads_like_a_hub_checkpoint(tiny_model):
     assert loaded.model.config.model_type == "qwen2_5_vl"
     assert tokenizer.eos_token == "<|im_end|>" and tokenizer.padding_side == "left"
     assert sum(p.numel() for p in loaded.model.parameters()) < 400_000
-    suppressed = set(make_sampler(loaded).suppressed)
+    suppressed = set(make_sampler(loaded).sampling.suppressed)
     vocab_rows = loaded.model.get_output_embeddings().weight.shape[0]
     assert {tokenizer.convert_tokens_to_ids(t) for t in VISION_SPECIAL_TOKENS} <= suppressed
     assert set(range(len(tokenizer), vocab_rows)) <= suppressed and vocab_rows > len(tokenizer)
@@ -73,8 +73,8 @@ def test_batched_sampling_logprobs_equal_the_training_forward(tiny_model, chart_
         )
 
     with torch.no_grad():
-        forward = token_logprobs(loaded.model, completions, temperature=1.0, suppressed=sampler.suppressed)
-        without_types = _logprobs_without_mm_token_types(loaded.model, completions, sampler.suppressed)
+        forward = token_logprobs(loaded.model, completions, sampler.sampling)
+        without_types = _logprobs_without_mm_token_types(loaded.model, completions, sampler.sampling.suppressed)
     assert torch.allclose(forward, completions.old_logprobs, atol=1e-5)
     assert (forward * completions.completion_mask).abs().sum() > 0
     assert (without_types - completions.old_logprobs).abs().max() > 1e-4, "M-RoPE needs mm_token_type_ids"
@@ -82,7 +82,7 @@ def test_batched_sampling_logprobs_equal_the_training_forward(tiny_model, chart_
     subset = completions.select([4, 1])
     assert subset.completion_ids.shape[1] == max(lengths[4], lengths[1])
     with torch.no_grad():
-        again = token_logprobs(loaded.model, subset, temperature=1.0, suppressed=sampler.suppressed)
+        again = token_logprobs(loaded.model, subset, sampler.sampling)
     assert torch.allclose(again, subset.old_logprobs, atol=1e-5)
     assert subset.texts == [completions.texts[4], completions.texts[1]]
 
@@ -100,7 +100,7 @@ def test_samples_sharing_one_prefill_have_the_logprobs_of_the_training_forward(t
     assert torch.equal(completions.prompt_ids, single["input_ids"].repeat_interleave(3, dim=0))
     assert len(set(completions.texts)) > 4, "the samples of one prompt differ"
     with torch.no_grad():
-        forward = token_logprobs(loaded.model, completions, temperature=1.0, suppressed=sampler.suppressed)
+        forward = token_logprobs(loaded.model, completions, sampler.sampling)
     assert torch.allclose(forward, completions.old_logprobs, atol=1e-5)
 
 
@@ -114,7 +114,7 @@ def _logprobs_without_mm_token_types(model, completions, suppressed):
         pixel_values=completions.pixel_values,
         image_grid_thw=completions.image_grid_thw,
     ).logits[:, completions.prompt_ids.shape[1] - 1 : -1]
-    logits[..., suppressed] = float("-inf")
+    logits[..., list(suppressed)] = float("-inf")
     picked = torch.log_softmax(logits, -1).gather(2, completions.completion_ids.unsqueeze(2)).squeeze(2)
     return picked * completions.completion_mask
 
@@ -194,7 +194,7 @@ def test_policy_gradient_raises_the_mean_reward_of_a_chancy_answer(tiny_model, c
         rewards = [float(parse_vote(text, game.num_players).na) for text in completions.texts]
         rates.append(float(np.mean(rewards)))
         model.train()
-        logprobs = token_logprobs(model, completions, temperature=1.0, suppressed=sampler.suppressed)
+        logprobs = token_logprobs(model, completions, sampler.sampling)
         advantages = torch.tensor(group_advantages(rewards, group), dtype=torch.float32)
         loss, _ = policy_loss(logprobs, completions.old_logprobs, None, advantages, completions.completion_mask, config)
         loss.backward()

@@ -10,7 +10,7 @@ from datagen.loading import load_pairs
 from training.config import GameConfig
 from training.game import Game, make_game
 from training.model import LoadedModel, load_model_and_processor, suppressed_token_ids
-from training.rollout import Sampler, SamplingConfig
+from training.rollout import ModelSampler, SamplingConfig
 
 TINY_PIXELS = 28 * 28 * 16
 
@@ -19,9 +19,9 @@ def load_tiny(folder: Path) -> LoadedModel:
     return load_model_and_processor(folder, max_pixels=TINY_PIXELS)
 
 
-def make_sampler(loaded: LoadedModel, *, max_new_tokens: int = 16, temperature: float = 1.0) -> Sampler:
-    suppressed = suppressed_token_ids(loaded.model, loaded.processor.tokenizer)
-    return Sampler(loaded.model, loaded.processor, SamplingConfig(max_new_tokens, temperature), suppressed)
+def make_sampler(loaded: LoadedModel, *, max_new_tokens: int = 16, temperature: float = 1.0) -> ModelSampler:
+    suppressed = tuple(suppressed_token_ids(loaded.model, loaded.processor.tokenizer))
+    return ModelSampler(loaded.model, loaded.processor, SamplingConfig(max_new_tokens, temperature, suppressed))
 
 
 def make_games(dataset: Path, count: int, config: GameConfig, seed: int = 0) -> list[Game]:

@@ -17,9 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from transformers.utils import GENERATION_CONFIG_NAME
 
 from datagen.errors import ConfigError
+from training.model import blank_generation_config
 
+RUN_FILE = "run.json"
+"""The run record in a run folder: model, data and recipe, which a resumed run must match."""
 CHECKPOINTS = "checkpoints"
 STATE_JSON = "trainer_state.json"
 STATE_TORCH = "trainer_state.pt"
@@ -79,7 +83,9 @@ def save_checkpoint(
     partial = final.with_name(final.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
-    model.save_pretrained(partial, safe_serialization=True)
+    with blank_generation_config(model) as generation_config:
+        model.save_pretrained(partial, safe_serialization=True)
+    generation_config.to_json_file(partial / GENERATION_CONFIG_NAME)
     processor.save_pretrained(partial)
     torch.save(
         {"optimizer": optimizer.state_dict(), "lr_scheduler": lr_scheduler.state_dict()},

@@ -166,11 +166,16 @@ class LossConfig:
     """Weight tau of the k3 KL to the reference model, in both stages (paper: 0.04); 0 needs no reference."""
     aggregation: str = "sequence"
     """`sequence`: mean over each completion's tokens, then over completions (GRPO); `token`: over all tokens."""
+    exclude_truncated: bool = False
+    """Give no gradient to completions cut off at `max_new_tokens` (DAPO's overlong filtering). Off, as in the
+    paper: a cut-off reply has no final `\\boxed{}`, is scored as a format failure, and so teaches brevity."""
 
     def validate(self) -> None:
         """Raise `ConfigError` naming the first bad value and what is allowed."""
         if isinstance(self.clip_eps, bool) or not isinstance(self.clip_eps, int | float) or not 0 < self.clip_eps < 1:
             raise ConfigError(f"loss clip_eps must be a number in (0, 1), got {self.clip_eps!r}")
         _check_non_negative("loss kl_coef", self.kl_coef)
+        if not isinstance(self.exclude_truncated, bool):
+            raise ConfigError(f"loss exclude_truncated must be true or false, got {self.exclude_truncated!r}")
         if self.aggregation not in AGGREGATIONS:
             raise ConfigError(f"loss aggregation must be one of {', '.join(AGGREGATIONS)}, got {self.aggregation!r}")

@@ -125,6 +125,8 @@ class ClueTurn:
     """The speaker's private reasoning; shown only to the speaker in later turns."""
     valid: bool
     """Whether the reply had a usable `\\boxed{}` clue."""
+    text: str
+    """The whole reply, as sampled (for transcripts; players see only the clue and their own reasoning)."""
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Per-step training metrics: one JSON line per step in `metrics.jsonl`, a console line, and accelerate's trackers."""
+"""Per-step training logs: `metrics.jsonl` (with a console line and accelerate's trackers) and the JSON-lines files
+of a run folder in general, which a resumed run cuts back to its checkpoint and then continues."""
 
 from __future__ import annotations
 
@@ -25,29 +26,47 @@ CONSOLE_COLUMNS = (
 )
 
 
+class StepLog:
+    """A JSON-lines file of records that each carry a `step`, written by the main process only."""
+
+    def __init__(self, path: Path, *, enabled: bool) -> None:
+        self.path = path
+        self.enabled = enabled
+
+    def truncate_after(self, step: int) -> None:
+        """Drop lines of steps after `step` (written by a run that crashed before its next checkpoint)."""
+        if not self.enabled or not self.path.is_file():
+            return
+        kept = [line for line in self.path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
+        self.path.write_text("".join(line + "\n" for line in kept))
+
+    def append(self, records: list[dict[str, Any]]) -> None:
+        """Append `records`, one line each."""
+        if not self.enabled or not records:
+            return
+        with self.path.open("a") as file:
+            file.writelines(json.dumps(record) + "\n" for record in records)
+
+
 class MetricsLog:
-    """Writes each step's metrics to the JSONL file (appending, so a resumed run continues it) and trackers."""
+    """Writes each step's metrics to `metrics.jsonl` (appending, so a resumed run continues it) and trackers."""
 
     def __init__(self, out: Path, *, accelerator: Any, console: Console | None, is_main: bool) -> None:
-        self.path = out / METRICS_FILE
+        self.file = StepLog(out / METRICS_FILE, enabled=is_main)
         self.accelerator = accelerator
         self.console = console
         self.is_main = is_main
 
     def truncate_after(self, step: int) -> None:
-        """Drop lines of steps after `step` (written by a run that crashed before its next checkpoint)."""
-        if not self.is_main or not self.path.is_file():
-            return
-        kept = [line for line in self.path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
-        self.path.write_text("".join(line + "\n" for line in kept))
+        """Drop lines of steps after `step`."""
+        self.file.truncate_after(step)
 
     def log(self, step: int, metrics: dict[str, Any]) -> None:
         """Record one step."""
         if not self.is_main:
             return
         record = {"step": step, **{key: _plain(value) for key, value in metrics.items()}}
-        with self.path.open("a") as file:
-            file.write(json.dumps(record) + "\n")
+        self.file.append([record])
         numeric = {key: value for key, value in record.items() if isinstance(value, int | float) and key != "step"}
         self.accelerator.log(numeric, step=step)
         if self.console is not None:

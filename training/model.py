@@ -7,12 +7,14 @@ with `AutoProcessor` (e.g. in VLMEvalKit) wherever torchvision is installed.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import Qwen2_5_VLProcessor
+from transformers import GenerationConfig, Qwen2_5_VLProcessor
 from transformers.processing_utils import ProcessorMixin
 from transformers.utils import is_torchvision_available
 
@@ -128,3 +130,21 @@ def suppressed_token_ids(model: torch.nn.Module, tokenizer) -> list[int]:
     known.discard(tokenizer.unk_token_id)
     known.discard(None)
     return sorted(known | set(range(len(tokenizer), vocab_size)))
+
+
+@contextmanager
+def blank_generation_config(model: torch.nn.Module) -> Iterator[GenerationConfig]:
+    """Put a blank `GenerationConfig` in place of the model's own while the block runs; yield the model's own.
+
+    Sampling: `generate` fills every field our `GenerationConfig` leaves unset (None) from `model.generation_config`,
+    and fields whose "off" value is None (min-p, top-h, sequence bias, bad words, stop strings, ...) cannot be set
+    off explicitly, so the model's file would switch them on; a blank config leaves transformers' neutral defaults.
+    Saving: `save_pretrained` refuses a generation config that fails strict validation (e.g. `top_k` without
+    `do_sample`), which some published checkpoints ship; the checkpoint writes the model's own file verbatim instead.
+    """
+    own = model.generation_config
+    model.generation_config = GenerationConfig()
+    try:
+        yield own
+    finally:
+        model.generation_config = own

@@ -97,6 +97,8 @@ class Recipe:
     """Experiment trackers for `accelerate` (`all` = whichever of TensorBoard/W&B is installed, or `none`)."""
     cpu_threads: int = 0
     """Torch threads of CPU runs; 0 keeps torch's default (one per core). On small shared machines 1 is fastest."""
+    log_games: int | None = None
+    """Games per step written to `games.jsonl` (the first ones of the step); None = all, 0 = no file."""
     game: GameConfig = field(default_factory=GameConfig)
     reward: RewardConfig = field(default_factory=RewardConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
@@ -116,6 +118,8 @@ class Recipe:
         _check_int("save_every", self.save_every, 1)
         _check_int("keep_checkpoints", self.keep_checkpoints, 0)
         _check_int("cpu_threads", self.cpu_threads, 0)
+        if self.log_games is not None:
+            _check_int("log_games", self.log_games, 0)
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.trackers not in ("all", "none"):

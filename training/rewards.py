@@ -134,18 +134,20 @@ class RoleBaselines:
         self.updates = int(state["updates"])
 
 
-def majority_hits_spy(votes: Sequence[Vote], spy_seat: int, num_players: int) -> bool:
-    """Whether the spy got strictly more votes than every other seat (a tie or no votes is a miss)."""
+def spy_identified(votes: Sequence[Vote], spy_seat: int, num_players: int) -> bool:
+    """Whether the arg-max over {each seat, N/A} of `votes` is the spy: the spy got more votes than every other
+    seat and than N/A; a tie is a miss, and invalid votes count for nothing (paper's acc_t)."""
     counts = vote_counts(votes, num_players)
     spy_votes = counts[spy_seat - 1]
-    return spy_votes > 0 and all(count < spy_votes for seat, count in enumerate(counts, 1) if seat != spy_seat)
+    others = [count for seat, count in enumerate(counts, 1) if seat != spy_seat]
+    return spy_votes > max(others, default=0) and spy_votes > sum(vote.na for vote in votes)
 
 
 def game_accuracy(games_votes: Sequence[Sequence[Vote]], spy_seats: Sequence[int], num_players: int) -> float:
-    """acc_t: fraction of games whose majority vote hits the spy."""
+    """acc_t: fraction of games whose votes identify the spy (`spy_identified`)."""
     if len(games_votes) != len(spy_seats) or not spy_seats:
         raise ValueError(f"need one spy seat per game and at least one game, got {len(games_votes)} / {len(spy_seats)}")
-    hits = [majority_hits_spy(votes, spy, num_players) for votes, spy in zip(games_votes, spy_seats)]
+    hits = [spy_identified(votes, spy, num_players) for votes, spy in zip(games_votes, spy_seats)]
     return float(np.mean(hits))
 
 

@@ -2,19 +2,28 @@
 
 One `generate` call serves a whole batch of prompts (every game's speaker at one turn, or every voter's G
 samples), left-padded. The sampled token ids are kept as they are (never re-tokenised), with their log-probs
-under the sampling distribution (temperature applied, suppressed ids excluded) recorded during generation; the
-training forward computes log-probs of the same ids under the same distribution, so both agree.
+under the sampling distribution recorded during generation; the training forward computes log-probs of the same
+ids under the same distribution, so both agree.
+
+There is exactly one sampling distribution, `SamplingConfig.logits`: the model's logits divided by the
+temperature, with the suppressed ids removed. `generate` runs with every one of its own logits processors
+switched off, whatever the model's `generation_config.json` asks for (Qwen2.5-VL-7B-Instruct's asks for a
+repetition penalty, top-k and top-p); a single processor of ours applies `SamplingConfig.logits`, records the
+log-prob of each sampled token and hands `generate` the logits it samples from. The training forward applies the
+same function, so a fresh update starts exactly on-policy (PPO ratio 1).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from PIL import Image
-from transformers import LogitsProcessor, LogitsProcessorList
+from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
+
+from training.model import blank_generation_config
 
 Messages = list[dict[str, Any]]
 """One chat prompt in Qwen's format: `[{"role": ..., "content": [{"type": "image", "image": PIL}, ...]}]`."""
@@ -22,12 +31,40 @@ Messages = list[dict[str, Any]]
 
 @dataclass(frozen=True)
 class SamplingConfig:
-    """How completions are sampled."""
+    """The run's one sampling distribution and length limit, used by `generate` and by every log-prob recomputation.
+
+    Only the temperature and the suppressed ids shape the distribution. Truncating samplers (top-k, top-p, min-p,
+    typical-p) are switched off because a token sampled inside the old policy's truncated support can fall outside
+    the updated policy's, which makes its log-ratio and KL infinite; history-dependent penalties (repetition
+    penalty, n-gram bans, minimum length) are switched off because the training forward would have to recompute
+    them per position. Neither is used by the paper (temperature 0.8 alone).
+    """
 
     max_new_tokens: int = 1024
-    """Longest completion, in tokens (paper: 1024)."""
+    """Longest completion, in tokens (paper: 1024); the minimum is always 0."""
     temperature: float = 0.8
     """Sampling temperature (paper: 0.8); log-probs are taken under the tempered distribution."""
+    suppressed: tuple[int, ...] = ()
+    """Token ids the policy may never sample (vision control tokens, padded vocabulary): probability 0."""
+
+    def logits(self, raw: torch.Tensor) -> torch.Tensor:
+        """`[..., V]` float32 logits of the sampling distribution: `raw / temperature`, suppressed ids at -inf."""
+        shaped = raw.float() / self.temperature
+        if self.suppressed:
+            shaped[..., list(self.suppressed)] = float("-inf")
+        return shaped
+
+    def logprobs(self, raw: torch.Tensor, token_ids: torch.Tensor) -> torch.Tensor:
+        """`[...]` log-probs of `token_ids` (`[...]`) under the sampling distribution of `raw` logits (`[..., V]`)."""
+        return torch.log_softmax(self.logits(raw), dim=-1).gather(-1, token_ids.unsqueeze(-1)).squeeze(-1)
+
+
+class Sampler(Protocol):
+    """What self-play needs from a sampler: B chat prompts in, `B * num_samples` completions out."""
+
+    def sample(self, prompts: Sequence[Messages], *, num_samples: int = 1) -> Completions:
+        """Completions grouped by prompt: the samples of prompt i are rows `i * num_samples ... + num_samples - 1`."""
+        ...
 
 
 @dataclass
@@ -43,6 +80,7 @@ class Completions:
         completion_ids: [B, L] the sampled token ids, padding after the end-of-turn token.
         completion_mask: [B, L] 1 up to and including the end-of-turn token, 0 on padding.
         old_logprobs: [B, L] log-probs of `completion_ids` under the sampling policy (0 on padding).
+        truncated: [B] True where the completion hit `max_new_tokens` without an end-of-turn token.
     """
 
     prompt_ids: torch.Tensor
@@ -53,6 +91,7 @@ class Completions:
     completion_ids: torch.Tensor
     completion_mask: torch.Tensor
     old_logprobs: torch.Tensor
+    truncated: torch.Tensor
     texts: list[str]
     """The decoded completions, special tokens removed."""
     images_per_prompt: list[int]
@@ -83,6 +122,7 @@ class Completions:
             completion_ids=self.completion_ids[keep, :completion_end],
             completion_mask=self.completion_mask[keep, :completion_end],
             old_logprobs=self.old_logprobs[keep, :completion_end],
+            truncated=self.truncated[keep],
             texts=[self.texts[row] for row in rows],
             images_per_prompt=[self.images_per_prompt[row] for row in rows],
         )
@@ -107,16 +147,16 @@ def message_images(messages: Messages) -> list[Image.Image]:
     return images
 
 
-class LogprobRecorder(LogitsProcessor):
-    """Records, during `generate`, the log-prob of each sampled token under the tempered, suppressed distribution.
+class SamplingProcessor(LogitsProcessor):
+    """The only logits processor of our `generate` calls: applies `SamplingConfig.logits` and records log-probs.
 
-    Custom processors run after `suppress_tokens` and before the temperature warper, so the recorder divides by
-    the temperature itself. It keeps one step's log-softmax ([B, V]) and gathers the sampled id at the next call,
-    so memory stays O(B·V + B·L) instead of the O(B·L·V) of `output_logits`.
+    `generate` samples from the softmax of what this returns (its own processors are all off), so the recorded
+    log-prob of each sampled token is exactly that of the sampling distribution. It keeps one step's log-softmax
+    ([B, V]) and gathers the sampled id at the next call, so memory stays O(B·V + B·L) instead of O(B·L·V).
     """
 
-    def __init__(self, temperature: float) -> None:
-        self.temperature = temperature
+    def __init__(self, sampling: SamplingConfig) -> None:
+        self.sampling = sampling
         self.prompt_length: int | None = None
         self.pending: torch.Tensor | None = None  # [B, V] log-softmax of the previous step
         self.logprobs: list[torch.Tensor] = []  # L entries of [B]
@@ -126,8 +166,9 @@ class LogprobRecorder(LogitsProcessor):
             self.prompt_length = input_ids.shape[1]
         else:
             self.logprobs.append(self.pending.gather(1, input_ids[:, -1:]).squeeze(1))
-        self.pending = torch.log_softmax(scores.float() / self.temperature, dim=-1)
-        return scores
+        shaped = self.sampling.logits(scores)  # [B, V]
+        self.pending = torch.log_softmax(shaped, dim=-1)
+        return shaped
 
     def finish(self, sequences: torch.Tensor) -> torch.Tensor:
         """[B, L] log-probs of the completion tokens of `sequences` (the output of `generate`)."""
@@ -144,17 +185,27 @@ def completion_mask(completion_ids: torch.Tensor, eos_ids: Sequence[int]) -> tor
     return (~after_eos).long()
 
 
-class Sampler:
-    """Samples completions for batches of chat prompts with one `generate` call per batch."""
+class ModelSampler:
+    """Samples completions from a `transformers` model for batches of chat prompts, one `generate` call per batch."""
 
-    def __init__(self, model: torch.nn.Module, processor: Any, sampling: SamplingConfig, suppressed: list[int]) -> None:
+    def __init__(self, model: torch.nn.Module, processor: Any, sampling: SamplingConfig) -> None:
         self.model = model
         self.processor = processor
         self.sampling = sampling
-        self.suppressed = suppressed
         eos = model.generation_config.eos_token_id
         self.eos_ids = [eos] if isinstance(eos, int) else list(eos)
         self.pad_id = processor.tokenizer.pad_token_id
+        self.generation_config = GenerationConfig(
+            do_sample=True,
+            num_beams=1,
+            temperature=1.0,  # the temperature is in `SamplingConfig.logits`, applied by `SamplingProcessor`
+            top_k=0,
+            top_p=1.0,
+            max_new_tokens=sampling.max_new_tokens,
+            min_new_tokens=0,
+            eos_token_id=self.eos_ids,
+            pad_token_id=self.pad_id,
+        )
 
     def encode(self, prompts: Sequence[Messages]) -> dict[str, torch.Tensor]:
         """Chat-format and tokenise prompts with their images, left-padded."""
@@ -175,36 +226,30 @@ class Sampler:
         """
         inputs = self.encode(prompts)
         images_per_prompt = [len(message_images(prompt)) for prompt in prompts]
-        recorder = LogprobRecorder(self.sampling.temperature)
+        processor = SamplingProcessor(self.sampling)
         repeated = _repeat_prompts(inputs, images_per_prompt, num_samples)
         if num_samples > 1 and self._can_share_prefill():
-            sequences = self._generate_sharing_prefill(inputs, num_samples, recorder)
+            sequences = self._generate_sharing_prefill(inputs, num_samples, processor)
         else:
-            sequences = self._generate(recorder, **repeated)
+            sequences = self._generate(processor, **repeated)
         images = [count for count in images_per_prompt for _ in range(num_samples)]
-        return self._completions(repeated, sequences.cpu(), recorder, images)
+        return self._completions(repeated, sequences.cpu(), processor, images)
 
-    def _generate(self, recorder: LogprobRecorder, **inputs: Any) -> torch.Tensor:
+    def _generate(self, processor: SamplingProcessor, **inputs: Any) -> torch.Tensor:
         device = next(self.model.parameters()).device
-        return self.model.generate(
-            **{key: value.to(device) if torch.is_tensor(value) else value for key, value in inputs.items()},
-            do_sample=True,
-            temperature=self.sampling.temperature,
-            top_k=0,
-            top_p=1.0,
-            max_new_tokens=self.sampling.max_new_tokens,
-            suppress_tokens=self.suppressed,
-            logits_processor=LogitsProcessorList([recorder]),
-            pad_token_id=self.pad_id,
-            eos_token_id=self.eos_ids,
-        )
+        with blank_generation_config(self.model):
+            return self.model.generate(
+                **{key: value.to(device) if torch.is_tensor(value) else value for key, value in inputs.items()},
+                generation_config=self.generation_config,
+                logits_processor=LogitsProcessorList([processor]),
+            )
 
     def _can_share_prefill(self) -> bool:
         """Qwen-VL models keep their M-RoPE offsets in `model.model.rope_deltas`, which a shared cache must repeat."""
         return hasattr(getattr(self.model, "model", None), "rope_deltas")
 
     def _generate_sharing_prefill(
-        self, inputs: dict[str, torch.Tensor], num_samples: int, recorder: LogprobRecorder
+        self, inputs: dict[str, torch.Tensor], num_samples: int, processor: SamplingProcessor
     ) -> torch.Tensor:
         """Prefill every prompt but its last token once, repeat the cache per sample, then sample from there."""
         from transformers import DynamicCache
@@ -225,19 +270,20 @@ class Sampler:
         cache.batch_repeat_interleave(num_samples)
         self.model.model.rope_deltas = self.model.model.rope_deltas.repeat_interleave(num_samples, dim=0)
         return self._generate(
-            recorder,
+            processor,
             input_ids=inputs["input_ids"].repeat_interleave(num_samples, dim=0),
             attention_mask=inputs["attention_mask"].repeat_interleave(num_samples, dim=0),
             past_key_values=cache,
         )
 
     def _completions(
-        self, inputs: dict[str, torch.Tensor], sequences: torch.Tensor, recorder: LogprobRecorder, images: list[int]
+        self, inputs: dict[str, torch.Tensor], sequences: torch.Tensor, processor: SamplingProcessor, images: list[int]
     ) -> Completions:
         prompt_length = inputs["input_ids"].shape[1]
         completion_ids = sequences[:, prompt_length:]
         mask = completion_mask(completion_ids, self.eos_ids)
-        old_logprobs = recorder.finish(sequences).cpu() * mask
+        old_logprobs = processor.finish(sequences).cpu() * mask
+        ended = torch.isin(completion_ids, torch.tensor(self.eos_ids)).any(dim=1)  # [B]
         completion_ids = torch.where(mask.bool(), completion_ids, torch.full_like(completion_ids, self.pad_id))
         lengths = mask.sum(dim=1).tolist()
         texts = self.processor.tokenizer.batch_decode(
@@ -252,6 +298,7 @@ class Sampler:
             completion_ids=completion_ids,
             completion_mask=mask,
             old_logprobs=old_logprobs,
+            truncated=~ended,
             texts=texts,
             images_per_prompt=images,
         )
@@ -286,10 +333,8 @@ def _image_slices(
     return images, patches
 
 
-def token_logprobs(
-    model: torch.nn.Module, batch: Completions, *, temperature: float, suppressed: Sequence[int]
-) -> torch.Tensor:
-    """[B, L] log-probs of `batch.completion_ids` under `model`, as sampled (tempered, suppressed ids excluded).
+def token_logprobs(model: torch.nn.Module, batch: Completions, sampling: SamplingConfig) -> torch.Tensor:
+    """[B, L] log-probs of `batch.completion_ids` under `model` and the sampling distribution (`sampling.logits`).
 
     Gradient flows when called outside `torch.no_grad()`. The prompt's `mm_token_type_ids` are extended with
     zeros over the completion: without them Qwen2.5-VL silently uses wrong M-RoPE positions.
@@ -310,8 +355,5 @@ def token_logprobs(
         logits_to_keep=completion_length + 1,
         use_cache=False,
     ).logits[:, :-1]  # [B, L, V]: the logits at position t predict completion token t
-    logits = logits.float() / temperature
-    if suppressed:
-        logits[..., list(suppressed)] = float("-inf")
-    logprobs = torch.log_softmax(logits, dim=-1).gather(2, batch.completion_ids.to(device).unsqueeze(2)).squeeze(2)
+    logprobs = sampling.logprobs(logits, batch.completion_ids.to(device))  # [B, L]
     return logprobs * batch.completion_mask.to(device)

@@ -1,6 +1,6 @@
 """Playing a batch of games with one policy, turn by turn, and turning the outcome into trainable completions.
 
-Every game in the batch has the same number of players and rounds, so turn t of round r is one `generate` call
+Every game in the batch has the same number of players and rounds, so turn t of round r is one `sample` call
 for all games (each game's speaker at that turn); the votes of every civilian of every game, G samples each,
 are one more call. Only the active stage's completions are returned for training; the other stage is played
 without gradient to supply its data (clue steps need votes to score clues; decision steps need clues to vote on).
@@ -18,29 +18,58 @@ from training.config import GameConfig, RewardConfig
 from training.game import ClueTurn, Game, Role, Transcript, clue_turns
 from training.parsing import Vote, parse_clue, parse_vote
 from training.prompts import clue_messages, judge_messages, vote_messages
-from training.rewards import (
-    RoleBaselines,
-    clue_rewards,
-    decision_rewards,
-    game_accuracy,
-    group_advantages,
-    na_rate,
-)
+from training.rewards import RoleBaselines, clue_rewards, decision_rewards, group_advantages, spy_identified
 from training.rollout import Completions, Sampler
 from training.scheduler import Stage
+
+JUDGE = "judge"
+"""The voter name of the release's judge prompt (`voters: judge`), which sits in no seat."""
+
+
+@dataclass(frozen=True)
+class PlayedGame:
+    """One game played to the vote and scored, whatever the stage: the game's row of `games.jsonl`.
+
+    Per-seat tuples are in seat order (index k - 1 for seat k); per-vote tuples are in the order the votes were
+    sampled: voter by voter (civilians in seat order, or the judge), G samples each.
+    """
+
+    game: Game
+    transcript: Transcript
+    """Every clue turn, in speaking order."""
+    voters: tuple[str, ...]
+    """Per vote: the voter's seat as text, or `JUDGE`."""
+    votes: tuple[Vote, ...]
+    """Per vote: the parsed vote."""
+    vote_texts: tuple[str, ...]
+    """Per vote: the reply it was parsed from."""
+    clue_rewards: tuple[float, ...]
+    """Per seat: the zero-sum clue reward from this game's votes."""
+    clue_advantages: tuple[float, ...]
+    """Per seat: `clue_rewards - b_role` with the role baselines as they were before this step (RAE)."""
+    vote_rewards: tuple[float, ...]
+    """Per vote: the verifiable decision reward."""
+    vote_advantages: tuple[float, ...]
+    """Per vote: the reward normalised within its group of G samples of one prompt."""
+
+    @property
+    def identified(self) -> bool:
+        """Whether the votes identified the spy (acc_t counts these)."""
+        return spy_identified(self.votes, self.game.spy_seat, self.game.num_players)
 
 
 @dataclass(frozen=True)
 class GameStats:
-    """What one step's games tell, whatever the stage (all rates in [0, 1])."""
+    """What one step's games tell, whatever the stage: counts (which add up across processes) and means."""
 
     games: int
-    accuracy: float
-    """acc_t: fraction of games whose majority vote hits the spy."""
-    na_rate: float
-    """na_t: fraction of votes that are N/A."""
-    vote_valid_rate: float
-    """Fraction of votes that parsed (a seat in range or N/A)."""
+    identified: int
+    """Games whose votes identified the spy."""
+    votes: int
+    na_votes: int
+    """Votes that were N/A."""
+    invalid_votes: int
+    """Votes that did not parse (neither a seat in range nor N/A)."""
     clue_valid_rate: float
     """Fraction of clue turns with a usable `\\boxed{}` clue."""
     reward_spy: float
@@ -53,42 +82,51 @@ class GameStats:
     """Mean tokens per clue completion."""
     vote_tokens: float
     """Mean tokens per vote completion."""
+    truncated: int
+    """Completions of either stage cut off at `max_new_tokens` without an end-of-turn token."""
     generated_tokens: int
     """Tokens sampled in the step, both stages."""
 
 
 @dataclass
 class Trajectory:
-    """One step's trainable completions, each with its advantage, and the games' statistics.
+    """One step's trainable completions, each with its advantage, the played games and their statistics.
 
-    `chunks` holds one entry per `generate` call whose completions train in this stage: clue turns in a clue
-    step (one chunk per turn), the votes in a decision step. Per chunk: `Completions` with B_i rows and
-    `advantages` `[B_i]`.
+    `chunks` holds one entry per `sample` call whose completions train in this stage: clue turns in a clue step
+    (one chunk per turn, one row per game), the votes in a decision step. Per chunk: `Completions` with B_i rows
+    and `advantages` `[B_i]`.
     """
 
     stage: Stage
     chunks: list[tuple[Completions, torch.Tensor]]
+    games: list[PlayedGame]
+    baselines_before: dict[Role, float]
+    """The role baselines the clue advantages were computed with."""
     stats: GameStats
-    seat_rewards: list[float]
-    """Clue-stage reward of every seat of every game (game-major), whatever the stage: for the RAE update."""
-    seat_roles: list[Role]
-    """The role of each entry of `seat_rewards`."""
 
     @property
-    def num_completions(self) -> int:
-        """Completions that get gradient this step."""
-        return sum(len(completions) for completions, _ in self.chunks)
+    def seat_rewards(self) -> list[float]:
+        """Clue reward of every seat of every game (game-major), for the RAE update."""
+        return [reward for played in self.games for reward in played.clue_rewards]
 
     @property
-    def num_tokens(self) -> int:
-        """Completion tokens that get gradient this step."""
-        return sum(int(completions.completion_mask.sum()) for completions, _ in self.chunks)
+    def seat_roles(self) -> list[Role]:
+        """The role of each entry of `seat_rewards`."""
+        return [played.game.role(seat) for played in self.games for seat in range(1, played.game.num_players + 1)]
 
 
 @dataclass
 class _CluePhase:
     transcripts: list[Transcript]
-    turns: list[tuple[Completions, list[int]]]  # per generate call: completions [B_games] and the speaking seats
+    turns: list[tuple[Completions, list[int]]]  # per sample call: completions [B_games] and the speaking seats
+
+
+@dataclass
+class _VotePhase:
+    completions: Completions  # [B_votes]: voter by voter, game by game, G samples each
+    voters: list[list[str]]  # per game, per vote
+    votes: list[list[Vote]]  # per game, per vote
+    texts: list[list[str]]  # per game, per vote
 
 
 def play_games(
@@ -103,38 +141,37 @@ def play_games(
 ) -> Trajectory:
     """Play `games` to the vote and return the completions of `stage` with their advantages.
 
-    Clue advantages are `r - b_role` with the baselines as they are; the caller updates the baselines from
-    `Trajectory.seat_rewards` after a clue step (RAE, Alg. 1), across all processes' games.
+    Clue advantages are `r - b_role` with the baselines as they are; the caller updates the baselines after a
+    clue step (RAE, Alg. 1), across all processes' games. Vote advantages are normalised per group of
+    `num_samples` samples of one prompt.
     """
     clues = _play_clue_rounds(sampler, games)
-    votes_completions, votes = _play_votes(sampler, games, clues.transcripts, num_samples, game_config.voters)
-    players = games[0].num_players
-    vote_rewards = [
-        decision_rewards(game_votes, game.spy_seat, reward_config) for game, game_votes in zip(games, votes)
-    ]
-    seat_rewards = [
-        clue_rewards(game_votes, game.spy_seat, players, reward_config, samples_per_voter=num_samples)
-        for game, game_votes in zip(games, votes)
-    ]
-    roles = [[game.role(seat) for seat in range(1, players + 1)] for game in games]
-    stats = _game_stats(games, clues, votes_completions, votes, vote_rewards, seat_rewards, roles)
-    flat_seat_rewards = [reward for rewards in seat_rewards for reward in rewards]
-    flat_roles = [role for game_roles in roles for role in game_roles]
+    voting = _play_votes(sampler, games, clues.transcripts, num_samples, game_config.voters)
+    played = _score(games, clues, voting, num_samples, reward_config, baselines)
     if stage is Stage.DECISION:
-        flat_rewards = [reward for rewards in vote_rewards for reward in rewards]
-        advantages = torch.tensor(group_advantages(flat_rewards, num_samples), dtype=torch.float32)
-        chunks = [(votes_completions, advantages)]
+        advantages = [advantage for game in played for advantage in game.vote_advantages]
+        chunks = [(voting.completions, torch.tensor(advantages, dtype=torch.float32))]
     else:
-        seat_advantages = np.asarray(baselines.advantages(flat_seat_rewards, flat_roles)).reshape(len(games), players)
         chunks = [
-            (completions, torch.tensor([seat_advantages[g, seat - 1] for g, seat in enumerate(seats)]).float())
+            (completions, _seat_values([game.clue_advantages for game in played], seats))
             for completions, seats in clues.turns
         ]
-    return Trajectory(stage=stage, chunks=chunks, stats=stats, seat_rewards=flat_seat_rewards, seat_roles=flat_roles)
+    return Trajectory(
+        stage=stage,
+        chunks=chunks,
+        games=played,
+        baselines_before=dict(baselines.values),
+        stats=_game_stats(played, clues, voting),
+    )
+
+
+def _seat_values(per_game: Sequence[Sequence[float]], seats: Sequence[int]) -> torch.Tensor:
+    """[B_games] the value of the seat that spoke in each game's row of one clue turn."""
+    return torch.tensor([values[seat - 1] for values, seat in zip(per_game, seats, strict=True)], dtype=torch.float32)
 
 
 def _play_clue_rounds(sampler: Sampler, games: Sequence[Game]) -> _CluePhase:
-    """Every clue turn of every round; turn t of round r is one `generate` call across all games."""
+    """Every clue turn of every round; turn t of round r is one `sample` call across all games."""
     transcripts = [Transcript() for _ in games]
     turns = []
     for round_number in range(1, games[0].rounds + 1):
@@ -148,61 +185,94 @@ def _play_clue_rounds(sampler: Sampler, games: Sequence[Game]) -> _CluePhase:
             completions = sampler.sample(prompts)
             for transcript, seat, text in zip(transcripts, seats, completions.texts):
                 clue = parse_clue(text)
-                transcript.add(ClueTurn(round_number, seat, clue.clue, clue.reasoning, clue.valid))
+                transcript.add(ClueTurn(round_number, seat, clue.clue, clue.reasoning, clue.valid, text))
             turns.append((completions, seats))
     return _CluePhase(transcripts=transcripts, turns=turns)
 
 
 def _play_votes(
     sampler: Sampler, games: Sequence[Game], transcripts: Sequence[Transcript], num_samples: int, voters: str
-) -> tuple[Completions, list[list[Vote]]]:
-    """G votes per civilian of every game (or G judge verdicts per game), all in one `generate` call.
+) -> _VotePhase:
+    """G votes per civilian of every game (or G judge verdicts per game), all in one `sample` call.
 
     Rows are grouped by prompt: the G samples of one prompt are consecutive (the groups of the advantages), and
     share one prefill of their prompt.
     """
-    prompts, owners = [], []
+    prompts, owners, names = [], [], []
     for index, (game, transcript) in enumerate(zip(games, transcripts)):
         if voters == "judge":
-            voter_prompts = [judge_messages(game, transcript)]
+            voter_prompts, voter_names = [judge_messages(game, transcript)], [JUDGE]
         else:
             voter_prompts = [vote_messages(game, seat, transcript) for seat in game.civilian_seats]
+            voter_names = [str(seat) for seat in game.civilian_seats]
         prompts.extend(voter_prompts)
         owners.extend([index] * len(voter_prompts) * num_samples)
+        names.extend(name for name in voter_names for _ in range(num_samples))
     completions = sampler.sample(prompts, num_samples=num_samples)
-    votes: list[list[Vote]] = [[] for _ in games]
-    for owner, text in zip(owners, completions.texts):
-        votes[owner].append(parse_vote(text, games[owner].num_players))
-    return completions, votes
+    phase = _VotePhase(completions, [[] for _ in games], [[] for _ in games], [[] for _ in games])
+    for owner, name, text in zip(owners, names, completions.texts, strict=True):
+        phase.voters[owner].append(name)
+        phase.votes[owner].append(parse_vote(text, games[owner].num_players))
+        phase.texts[owner].append(text)
+    return phase
 
 
-def _game_stats(
+def _score(
     games: Sequence[Game],
     clues: _CluePhase,
-    votes_completions: Completions,
-    votes: list[list[Vote]],
-    vote_rewards: list[list[float]],
-    seat_rewards: list[list[float]],
-    roles: list[list[Role]],
-) -> GameStats:
-    all_votes = [vote for game_votes in votes for vote in game_votes]
-    clue_turns_done = [turn for transcript in clues.transcripts for turn in transcript.turns]
+    voting: _VotePhase,
+    num_samples: int,
+    reward_config: RewardConfig,
+    baselines: RoleBaselines,
+) -> list[PlayedGame]:
+    """Rewards and advantages of both stages for every game (each game's votes are whole groups of G)."""
+    played = []
+    for index, game in enumerate(games):
+        votes = voting.votes[index]
+        seat_rewards = clue_rewards(
+            votes, game.spy_seat, game.num_players, reward_config, samples_per_voter=num_samples
+        )
+        roles = [game.role(seat) for seat in range(1, game.num_players + 1)]
+        vote_rewards = decision_rewards(votes, game.spy_seat, reward_config)
+        played.append(
+            PlayedGame(
+                game=game,
+                transcript=clues.transcripts[index],
+                voters=tuple(voting.voters[index]),
+                votes=tuple(votes),
+                vote_texts=tuple(voting.texts[index]),
+                clue_rewards=tuple(seat_rewards),
+                clue_advantages=tuple(baselines.advantages(seat_rewards, roles)),
+                vote_rewards=tuple(vote_rewards),
+                vote_advantages=tuple(group_advantages(vote_rewards, num_samples)),
+            )
+        )
+    return played
+
+
+def _game_stats(played: Sequence[PlayedGame], clues: _CluePhase, voting: _VotePhase) -> GameStats:
+    all_votes = [vote for game in played for vote in game.votes]
+    clue_turns_done = [turn for game in played for turn in game.transcript.turns]
     by_role = {role: [] for role in Role}
-    for rewards, game_roles in zip(seat_rewards, roles):
-        for reward, role in zip(rewards, game_roles):
-            by_role[role].append(reward)
-    clue_lengths = torch.cat([completions.completion_lengths for completions, _ in clues.turns]).float()
-    vote_lengths = votes_completions.completion_lengths.float()
+    for game in played:
+        for seat, reward in enumerate(game.clue_rewards, 1):
+            by_role[game.game.role(seat)].append(reward)
+    clue_completions = [completions for completions, _ in clues.turns]
+    clue_lengths = torch.cat([completions.completion_lengths for completions in clue_completions]).float()
+    vote_lengths = voting.completions.completion_lengths.float()
+    truncated = sum(int(completions.truncated.sum()) for completions in [*clue_completions, voting.completions])
     return GameStats(
-        games=len(games),
-        accuracy=game_accuracy(votes, [game.spy_seat for game in games], games[0].num_players),
-        na_rate=na_rate(all_votes),
-        vote_valid_rate=sum(vote.valid for vote in all_votes) / len(all_votes),
+        games=len(played),
+        identified=sum(game.identified for game in played),
+        votes=len(all_votes),
+        na_votes=sum(vote.na for vote in all_votes),
+        invalid_votes=sum(not vote.valid for vote in all_votes),
         clue_valid_rate=sum(turn.valid for turn in clue_turns_done) / len(clue_turns_done),
         reward_spy=float(np.mean(by_role[Role.SPY])),
         reward_civilian=float(np.mean(by_role[Role.CIVILIAN])),
-        reward_vote=float(np.mean([reward for rewards in vote_rewards for reward in rewards])),
+        reward_vote=float(np.mean([reward for game in played for reward in game.vote_rewards])),
         clue_tokens=float(clue_lengths.mean()),
         vote_tokens=float(vote_lengths.mean()),
+        truncated=truncated,
         generated_tokens=int(clue_lengths.sum() + vote_lengths.sum()),
     )

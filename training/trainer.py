@@ -25,6 +25,7 @@ from rich.console import Console
 from datagen.errors import ConfigError, DatasetError, InputError, ResumeMismatchError
 from datagen.loading import load_pairs
 from training.checkpoint import (
+    RUN_FILE,
     TrainerState,
     latest_checkpoint,
     list_checkpoints,
@@ -32,18 +33,19 @@ from training.checkpoint import (
 )
 from training.checkpoint import save_checkpoint as write_checkpoint
 from training.game import Game, Role, make_game
-from training.loss import policy_loss
-from training.metrics import MetricsLog
+from training.iteration import StepOutcome, advance
+from training.metrics import MetricsLog, StepLog
 from training.model import check_model_source, load_model_and_processor, suppressed_token_ids
 from training.pairs import PairStream
 from training.recipe import Recipe
 from training.rewards import RoleBaselines
-from training.rollout import Sampler, SamplingConfig, token_logprobs
+from training.rollout import ModelSampler, SamplingConfig
 from training.scheduler import Stage, StageScheduler
 from training.selfplay import Trajectory, play_games
+from training.transcripts import GAMES_FILE, game_record
+from training.update import LossTotals, accumulate_gradients
 
-RUN_FILE = "run.json"
-RESUMABLE_OVERRIDES = ("max_steps", "save_every", "keep_checkpoints", "trackers", "cpu_threads")
+RESUMABLE_OVERRIDES = ("max_steps", "save_every", "keep_checkpoints", "trackers", "cpu_threads", "log_games")
 
 
 @dataclass(frozen=True)
@@ -63,32 +65,12 @@ class TrainOptions:
 
 
 @dataclass(frozen=True)
-class StepOutcome:
-    """What the step's games, on all processes together, feed into the stage scheduler and the role baselines."""
-
-    accuracy: float
-    """acc_t over all games of the step."""
-    na_rate: float
-    """na_t over all votes of the step."""
-    seat_rewards: list[float]
-    """Clue reward of every seat of every game."""
-    seat_roles: list[Role]
-    """The role of each of `seat_rewards`."""
-
-
-@dataclass(frozen=True)
 class UpdateStats:
-    """Statistics of one optimiser step, averaged over its micro-batches like the loss."""
+    """One optimiser step: its loss statistics, the gradient norm before clipping and its learning rate."""
 
-    loss: float
-    policy_loss: float
-    kl: float
-    clip_fraction: float
-    approx_kl: float
+    totals: LossTotals
     grad_norm: float
     lr: float
-    """Learning rate of this update."""
-    trained_tokens: int
 
 
 class SPOTrainer:
@@ -113,7 +95,7 @@ class SPOTrainer:
                 raise ConfigError(f"--out {out} already holds checkpoints; pass --resume to continue, or a new --out")
             return None
         checkpoint = latest_checkpoint(out)
-        saved = json.loads((out / RUN_FILE).read_text())
+        saved = _read_run_record(out / RUN_FILE)
         differences = _differences(saved, self.run_record)
         blocking = {key: value for key, value in differences.items() if key.split(".")[-1] not in RESUMABLE_OVERRIDES}
         if blocking:
@@ -137,12 +119,13 @@ class SPOTrainer:
         )
         self.lr_scheduler = get_cosine_schedule_with_warmup(optimizer, self.recipe.warmup_steps, self.recipe.max_steps)
         self.model, self.optimizer = self.accelerator.prepare(policy, optimizer)
-        self.suppressed = suppressed_token_ids(policy, self.processor.tokenizer)
         rollout = self.recipe.rollout
-        self.sampling = SamplingConfig(max_new_tokens=rollout.max_new_tokens, temperature=rollout.temperature)
-        self.sampler = Sampler(
-            self.accelerator.unwrap_model(self.model), self.processor, self.sampling, self.suppressed
+        self.sampling = SamplingConfig(
+            max_new_tokens=rollout.max_new_tokens,
+            temperature=rollout.temperature,
+            suppressed=tuple(suppressed_token_ids(policy, self.processor.tokenizer)),
         )
+        self.sampler = ModelSampler(self.accelerator.unwrap_model(self.model), self.processor, self.sampling)
         self.stage_scheduler = StageScheduler(self.recipe.scheduler)
         self.baselines = RoleBaselines(self.recipe.reward.baseline_decay)
         self.stream = PairStream(self.dataset, seed=self.recipe.seed)
@@ -152,11 +135,15 @@ class SPOTrainer:
             console=self.console,
             is_main=self.accelerator.is_main_process,
         )
+        self.games_log = StepLog(
+            self.options.out / GAMES_FILE, enabled=self.accelerator.is_main_process and self.recipe.log_games != 0
+        )
         if self.resume_from is not None:
             self._load_state(self.resume_from)
         elif self.accelerator.is_main_process:
             (self.options.out / RUN_FILE).write_text(json.dumps(self.run_record, indent=2) + "\n")
         self.metrics.truncate_after(self.step)
+        self.games_log.truncate_after(self.step)
         self.accelerator.init_trackers("vision-zero", config=_flat(self.run_record))
 
     def _start_accelerator(self) -> None:
@@ -220,7 +207,7 @@ class SPOTrainer:
                 self.save_checkpoint(step=self.step)
 
     def _train_step(self) -> dict[str, Any]:
-        """Play this step's games, update the active stage, feed the stage scheduler; return the step's metrics."""
+        """Play this step's games, update the active stage, advance baselines and scheduler; the step's metrics."""
         started = time.perf_counter()
         stage = self.stage_scheduler.stage
         torch.manual_seed(_step_seed(self.recipe.seed, self.step, self.accelerator.process_index))
@@ -236,38 +223,29 @@ class SPOTrainer:
             baselines=self.baselines,
         )
         rollout_seconds = time.perf_counter() - started
-        outcome = self._gather_outcome(trajectory)
-        if stage is Stage.CLUE:
-            self.baselines.update(outcome.seat_rewards, outcome.seat_roles)
+        outcome = StepOutcome.combine(self._gather([StepOutcome.of(trajectory)]))
+        self._log_games(self.step + 1, trajectory)
         update = self._update(trajectory)
-        self.stage_scheduler.update(outcome.accuracy, outcome.na_rate)
+        advance(stage, outcome, self.stage_scheduler, self.baselines)
         seconds = time.perf_counter() - started
         return _step_metrics(stage, trajectory, outcome, update, self, rollout_seconds, seconds, skipped)
 
-    def _gather_outcome(self, trajectory: Trajectory) -> StepOutcome:
-        """Accuracy, N/A rate and clue rewards over every process's games, so that all processes keep the same
-        stage and baselines (a stage that differs between processes would deadlock the gradient all-reduce)."""
+    def _gather(self, items: list[Any]) -> list[Any]:
+        """Every process's `items`, concatenated in process order, on every process."""
         from accelerate.utils import gather_object
 
-        stats = trajectory.stats
-        shares = gather_object(
-            [
-                (
-                    stats.games,
-                    stats.accuracy,
-                    stats.na_rate,
-                    trajectory.seat_rewards,
-                    [r.value for r in trajectory.seat_roles],
-                )
-            ]
+        return gather_object(items) if self.accelerator.num_processes > 1 else items
+
+    def _log_games(self, step: int, trajectory: Trajectory) -> None:
+        """Append the step's first `log_games` games (all by default) to `games.jsonl`."""
+        limit = self.recipe.log_games
+        if limit == 0:
+            return
+        played = trajectory.games if limit is None else trajectory.games[:limit]
+        records = self._gather(
+            [game_record(step, trajectory.stage, game, trajectory.baselines_before) for game in played]
         )
-        games = sum(share[0] for share in shares)
-        return StepOutcome(
-            accuracy=sum(share[0] * share[1] for share in shares) / games,
-            na_rate=sum(share[0] * share[2] for share in shares) / games,
-            seat_rewards=[reward for share in shares for reward in share[3]],
-            seat_roles=[Role(role) for share in shares for role in share[4]],
-        )
+        self.games_log.append(records if limit is None else records[:limit])
 
     def _next_games(self) -> tuple[list[Game], int]:
         """This process's share of the step's games; records that cannot make a game are skipped and reported."""
@@ -289,35 +267,15 @@ class SPOTrainer:
     def _update(self, trajectory: Trajectory) -> UpdateStats:
         """One optimiser step on the trajectory's completions, accumulating gradients over micro-batches."""
         self.model.train()
-        aggregation = self.recipe.loss.aggregation
-        total = trajectory.num_tokens if aggregation == "token" else trajectory.num_completions
-        sums = {"loss": 0.0, "policy_loss": 0.0, "kl": 0.0, "clip_fraction": 0.0, "approx_kl": 0.0}
-        size = self.recipe.rollout.micro_batch_size
-        for completions, advantages in trajectory.chunks:
-            for first in range(0, len(completions), size):
-                rows = list(range(first, min(first + size, len(completions))))
-                batch = completions.select(rows)
-                logprobs = token_logprobs(
-                    self.model, batch, temperature=self.sampling.temperature, suppressed=self.suppressed
-                )
-                ref_logprobs = None
-                if self.reference is not None:
-                    with torch.no_grad():
-                        ref_logprobs = token_logprobs(
-                            self.reference, batch, temperature=self.sampling.temperature, suppressed=self.suppressed
-                        )
-                loss, stats = policy_loss(
-                    logprobs,
-                    batch.old_logprobs.to(logprobs.device),
-                    ref_logprobs,
-                    advantages[rows].to(logprobs.device),
-                    batch.completion_mask.to(logprobs.device),
-                    self.recipe.loss,
-                )
-                weight = (stats.tokens if aggregation == "token" else len(rows)) / total
-                self.accelerator.backward(loss * weight)
-                for key in sums:
-                    sums[key] += weight * getattr(stats, key)
+        totals = accumulate_gradients(
+            self.model,
+            self.reference,
+            trajectory.chunks,
+            sampling=self.sampling,
+            loss_config=self.recipe.loss,
+            micro_batch_size=self.recipe.rollout.micro_batch_size,
+            backward=self.accelerator.backward,
+        )
         grad_norm = float("nan")
         if self.recipe.optim.max_grad_norm > 0:
             grad_norm = float(
@@ -327,7 +285,7 @@ class SPOTrainer:
         self.optimizer.step()
         self.lr_scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
-        return UpdateStats(**sums, grad_norm=grad_norm, lr=lr, trained_tokens=trajectory.num_tokens)
+        return UpdateStats(totals=totals, grad_norm=grad_norm, lr=lr)
 
     def save_checkpoint(self, *, step: int) -> Path | None:
         """Write `OUT/checkpoints/step-NNNNNN` (model folder + trainer state); returns it on the main process."""
@@ -380,14 +338,15 @@ def _step_metrics(
     seconds: float,
     skipped: int,
 ) -> dict[str, Any]:
-    games = trajectory.stats
+    """One line of `metrics.jsonl`: game statistics over all processes' games, the rest from this process."""
+    games, totals = trajectory.stats, update.totals
     scheduler = trainer.stage_scheduler.stats()
     return {
         "stage": stage.value,
         "next_stage": scheduler["stage"],
         "game/accuracy": outcome.accuracy,
         "game/na_rate": outcome.na_rate,
-        "game/vote_valid_rate": games.vote_valid_rate,
+        "game/invalid_vote_rate": outcome.invalid_vote_rate,
         "game/clue_valid_rate": games.clue_valid_rate,
         "reward/spy": games.reward_spy,
         "reward/civilian": games.reward_civilian,
@@ -398,17 +357,21 @@ def _step_metrics(
         "scheduler/ema_na": scheduler["ema_na"],
         "scheduler/ema_accuracy_raw": scheduler["ema_accuracy_raw"],
         "scheduler/ema_na_raw": scheduler["ema_na_raw"],
+        "scheduler/dwell": scheduler["dwell"],
         "scheduler/switches": scheduler["switches"],
-        "loss/total": update.loss,
-        "loss/policy": update.policy_loss,
-        "loss/kl": update.kl,
-        "loss/clip_fraction": update.clip_fraction,
-        "loss/approx_kl": update.approx_kl,
+        "scheduler/last_switch_reason": scheduler["last_switch_reason"],
+        "loss/total": totals.loss,
+        "loss/policy": totals.policy_loss,
+        "loss/kl": totals.kl,
+        "loss/clip_fraction": totals.clip_fraction,
+        "loss/approx_kl": totals.approx_kl,
+        "loss/excluded_truncated": totals.excluded_truncated,
         "optim/grad_norm": update.grad_norm,
         "optim/lr": update.lr,
         "tokens/clue": games.clue_tokens,
         "tokens/vote": games.vote_tokens,
-        "tokens/trained": update.trained_tokens,
+        "tokens/truncated_completions": games.truncated,
+        "tokens/trained": totals.trained_tokens,
         "tokens/generated": games.generated_tokens,
         "speed/step_s": seconds,
         "speed/rollout_s": rollout_seconds,
@@ -429,6 +392,19 @@ def _differences(saved: dict[str, Any], current: dict[str, Any], prefix: str = "
         elif _jsonable(old) != _jsonable(new):
             differences[name] = (old, new)
     return differences
+
+
+def _read_run_record(path: Path) -> dict[str, Any]:
+    """The saved run record a resumed run must match; ConfigError when it is missing or broken."""
+    if not path.is_file():
+        raise ConfigError(
+            f"--resume: {path.parent} has checkpoints but no {path.name}, which records the run's model, data and "
+            "recipe; it was not written by `vzero train` (or was deleted), so the run cannot be checked and resumed"
+        )
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"--resume: {path} is not valid JSON ({error.msg}); it cannot be resumed") from error
 
 
 def _jsonable(value: Any) -> Any:
