@@ -6,10 +6,13 @@ Test modules load them with `pytest_plugins = ["training_fixtures"]` and
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import pytest
 import torch
+from training_support import HOSTILE_GENERATION
 
 from training.tiny_model import make_tiny_model
 
@@ -30,4 +33,14 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.set_num_threads(1)
     folder = make_tiny_model(tmp_path_factory.mktemp("tiny") / "qwen-vl", seed=0)
     torch.set_num_threads(previous)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def hostile_tiny_model(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model whose `generation_config.json` asks for every sampling setting training switches off."""
+    folder = tmp_path_factory.mktemp("hostile") / "qwen-vl"
+    shutil.copytree(tiny_model, folder)
+    path = folder / "generation_config.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **HOSTILE_GENERATION}, indent=2))
     return folder

@@ -13,6 +13,19 @@ from training.model import LoadedModel, load_model_and_processor, suppressed_tok
 from training.rollout import ModelSampler, SamplingConfig
 
 TINY_PIXELS = 28 * 28 * 16
+HOSTILE_GENERATION = {
+    "repetition_penalty": 1.3,
+    "top_k": 5,
+    "top_p": 0.6,
+    "min_p": 0.05,
+    "typical_p": 0.9,
+    "no_repeat_ngram_size": 2,
+    "min_new_tokens": 6,
+    "max_new_tokens": 3,
+    "temperature": 0.1,
+}
+"""What a model's `generation_config.json` may ask for that training must not inherit (Qwen2.5-VL-7B-Instruct's
+asks for repetition_penalty 1.05, top_k 1, top_p 0.001)."""
 
 
 def load_tiny(folder: Path) -> LoadedModel:
