@@ -257,6 +257,7 @@ def test_shipped_recipes_hold_the_papers_settings_and_take_overrides(tmp_path):
         2,
         "iterative",
     )
+    assert (paper.scheduler.patience, paper.scheduler.min_dwell) == (20, 5), "the paper's P and K_min (Table 5)"
     tiny = load_recipe("tiny-cpu", ["optim.lr=2e-4", "scheduler.mode=fixed:2", "game.voters=judge"])
     assert (tiny.optim.lr, tiny.scheduler.fixed_interval, tiny.game.voters) == (2e-4, 2, "judge")
     own = tmp_path / "mine.yaml"
