@@ -448,11 +448,12 @@ def train(
     ]
     options = TrainOptions(data=data, model=model, out=out, recipe=load_recipe(recipe, settings), resume=resume)
     run_training(options, console=console)
-    console.print(
-        f"run folder: {out}   metrics: {out / 'metrics.jsonl'}   games: {out / 'games.jsonl'}   "
-        f"checkpoints: {out / 'checkpoints'}",
-        soft_wrap=True,
-    )
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, the main process speaks for all
+        console.print(
+            f"run folder: {out}   metrics: {out / 'metrics.jsonl'}   games: {out / 'games.jsonl'}   "
+            f"checkpoints: {out / 'checkpoints'}",
+            soft_wrap=True,
+        )
 
 
 @app.command()

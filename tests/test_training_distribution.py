@@ -113,13 +113,12 @@ def expected_gradients(policy, reference, chunks, sampling, aggregation, keep=No
 def accumulated(policy, reference, chunks, sampling, config, micro_batch_size):
     policy.zero_grad(set_to_none=True)
     totals = accumulate_gradients(
-        policy,
-        reference,
+        lambda batch: token_logprobs(policy, batch, sampling),
+        lambda batch: token_logprobs(reference, batch, sampling),
         chunks,
-        sampling=sampling,
         loss_config=config,
         micro_batch_size=micro_batch_size,
-        backward=torch.Tensor.backward,
+        backward=lambda loss, last: loss.backward(),
     )
     return totals, {name: p.grad.clone() for name, p in policy.named_parameters() if p.grad is not None}
 

@@ -1,17 +1,27 @@
-"""Checkpoints: a Hugging Face model folder (safetensors + processor, loadable by VLMEvalKit) plus trainer state.
+"""Checkpoints: a Hugging Face model folder (loadable by VLMEvalKit and lmms-eval) plus the exact training state.
 
-Layout of `OUT/checkpoints/step-000020/`: the model's `config.json`, `model.safetensors`, processor and
-tokenizer files; `trainer_state.json` (step, data position, stage-scheduler EMAs, RAE baselines: readable) and
-`trainer_state.pt` (optimizer and LR schedule). There is no RNG state to keep: the trainer derives every step's
-sampling seed from (run seed, step, process), so a resumed step samples exactly what the uninterrupted one did.
-A checkpoint is written under a temporary name and renamed when complete, so a crash never leaves a plausible
-half-written one.
+Layout of `OUT/checkpoints/step-000020/`:
+- the model folder: `config.json`, `model.safetensors` (the full weights in `checkpoint_dtype`, bf16 by default,
+  adapters merged under LoRA), processor and tokenizer files, and the starting model's `generation_config.json`
+  verbatim;
+- `trainer_state.json`: step, data position, stage scheduler (stage, dwell, EMAs), RAE baselines, LR schedule,
+  optimizer steps taken, the recipe: readable;
+- `training_state/`: the trainable weights in fp32 and the AdamW state, written with `torch.distributed.checkpoint`
+  (one file per process, each holding its own shard; loadable by a different number of processes).
+
+There is no RNG state to keep: the trainer derives every step's sampling seed from (run seed, step, process),
+so a resumed step samples exactly what the uninterrupted one did. All processes must see the same `OUT` (one
+machine, or a shared filesystem). A checkpoint is written under a temporary name and renamed when complete, so
+a crash never leaves a plausible half-written one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
+import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,19 +30,21 @@ import torch
 from transformers.utils import GENERATION_CONFIG_NAME
 
 from datagen.errors import ConfigError
+from training.distributed import Processes
 from training.model import blank_generation_config
 
 RUN_FILE = "run.json"
 """The run record in a run folder: model, data and recipe, which a resumed run must match."""
 CHECKPOINTS = "checkpoints"
 STATE_JSON = "trainer_state.json"
-STATE_TORCH = "trainer_state.pt"
+TRAINING_STATE = "training_state"
 PREFIX = "step-"
+DTYPES = {"bf16": torch.bfloat16, "fp32": torch.float32}
 
 
 @dataclass(frozen=True)
 class TrainerState:
-    """What a resumed run needs besides the weights, optimizer and LR schedule."""
+    """What a resumed run needs besides the weights and the optimizer state."""
 
     step: int
     """Steps completed."""
@@ -42,6 +54,10 @@ class TrainerState:
     """`StageScheduler.state_dict()`: stage, dwell, EMAs."""
     baselines: dict[str, Any]
     """`RoleBaselines.state_dict()`: the RAE baselines."""
+    lr_scheduler: dict[str, Any]
+    """The LR schedule's `state_dict()`."""
+    optimizer_steps: int
+    """Optimizer steps taken (one per training step)."""
     recipe: dict[str, Any]
     """The recipe the run was started with."""
 
@@ -71,37 +87,74 @@ def latest_checkpoint(out: Path) -> Path:
 def save_checkpoint(
     out: Path,
     *,
-    model: torch.nn.Module,
-    processor: Any,
-    optimizer: torch.optim.Optimizer,
-    lr_scheduler: Any,
     state: TrainerState,
+    write_model_folder: Callable[[Path], None],
+    training_state: dict[str, Any],
+    processes: Processes,
     keep: int,
 ) -> Path:
-    """Write the checkpoint of `state.step` atomically and drop all but the newest `keep` (0 keeps all)."""
+    """Write the checkpoint of `state.step` atomically (every process calls this) and keep the newest `keep`.
+
+    `write_model_folder(folder)` runs on the main process only; `training_state` is each process's own share.
+    """
+    import torch.distributed.checkpoint as dcp
+
     final = checkpoint_dir(out, state.step)
     partial = final.with_name(final.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    with blank_generation_config(model) as generation_config:
-        model.save_pretrained(partial, safe_serialization=True)
-    generation_config.to_json_file(partial / GENERATION_CONFIG_NAME)
-    processor.save_pretrained(partial)
-    torch.save(
-        {"optimizer": optimizer.state_dict(), "lr_scheduler": lr_scheduler.state_dict()},
-        partial / STATE_TORCH,
-    )
-    (partial / STATE_JSON).write_text(json.dumps(state.__dict__, indent=2) + "\n")
-    shutil.rmtree(final, ignore_errors=True)
-    partial.rename(final)
-    if keep:
-        for old in list_checkpoints(out)[:-keep]:
-            shutil.rmtree(old)
+    if processes.is_main:
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        write_model_folder(partial)
+    processes.barrier()
+    with _single_process_quietly():
+        dcp.save(training_state, checkpoint_id=partial / TRAINING_STATE, no_dist=not processes.distributed)
+    processes.barrier()
+    if processes.is_main:
+        (partial / STATE_JSON).write_text(json.dumps(state.__dict__, indent=2) + "\n")
+        shutil.rmtree(final, ignore_errors=True)
+        partial.rename(final)
+        if keep:
+            for old in list_checkpoints(out)[:-keep]:
+                shutil.rmtree(old)
+    processes.barrier()
     return final
 
 
-def load_trainer_state(folder: Path) -> tuple[TrainerState, dict[str, Any]]:
-    """The readable state and the torch state (optimizer, LR schedule) of a checkpoint folder."""
-    state = TrainerState(**json.loads((folder / STATE_JSON).read_text()))
-    torch_state = torch.load(folder / STATE_TORCH, weights_only=False)
-    return state, torch_state
+def write_model_folder(
+    folder: Path, *, model: torch.nn.Module, state_dict: dict[str, torch.Tensor], processor: Any, dtype: str
+) -> None:
+    """A Hugging Face model folder from a full state dict, its weights cast to `dtype` (`bf16` or `fp32`).
+
+    The starting model's `generation_config.json` is written verbatim: `save_pretrained` refuses one that fails
+    strict validation (e.g. `top_k` without `do_sample`), which some published checkpoints ship.
+    """
+    cast = {key: value.to(DTYPES[dtype]) if value.is_floating_point() else value for key, value in state_dict.items()}
+    with blank_generation_config(model) as generation_config:
+        model.save_pretrained(folder, state_dict=cast, safe_serialization=True)
+    generation_config.to_json_file(folder / GENERATION_CONFIG_NAME)
+    config_path = folder / "config.json"
+    config = json.loads(config_path.read_text())
+    config["dtype"] = str(DTYPES[dtype]).removeprefix("torch.")  # the weights' dtype, not the training copy's
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    processor.save_pretrained(folder)
+
+
+def load_trainer_state(folder: Path) -> TrainerState:
+    """The readable state of a checkpoint folder."""
+    return TrainerState(**json.loads((folder / STATE_JSON).read_text()))
+
+
+def load_training_state(folder: Path, template: dict[str, Any]) -> None:
+    """Fill `template` (this process's `training_state` layout) in place from a checkpoint's saved shards."""
+    import torch.distributed.checkpoint as dcp
+
+    with _single_process_quietly():
+        dcp.load(template, checkpoint_id=folder / TRAINING_STATE, no_dist=not torch.distributed.is_initialized())
+
+
+@contextlib.contextmanager
+def _single_process_quietly() -> Iterator[None]:
+    """DCP warns that it "assumes" a single process even when told so (`no_dist`); one process is meant."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="torch.distributed is disabled", category=UserWarning)
+        yield

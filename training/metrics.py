@@ -10,6 +10,8 @@ from typing import Any
 
 from rich.console import Console
 
+from training.trackers import Trackers
+
 METRICS_FILE = "metrics.jsonl"
 # The console shows these, in this order, with these labels; everything else goes to the file and trackers.
 CONSOLE_COLUMNS = (
@@ -51,9 +53,9 @@ class StepLog:
 class MetricsLog:
     """Writes each step's metrics to `metrics.jsonl` (appending, so a resumed run continues it) and trackers."""
 
-    def __init__(self, out: Path, *, accelerator: Any, console: Console | None, is_main: bool) -> None:
+    def __init__(self, out: Path, *, trackers: Trackers, console: Console | None, is_main: bool) -> None:
         self.file = StepLog(out / METRICS_FILE, enabled=is_main)
-        self.accelerator = accelerator
+        self.trackers = trackers
         self.console = console
         self.is_main = is_main
 
@@ -68,7 +70,7 @@ class MetricsLog:
         record = {"step": step, **{key: _plain(value) for key, value in metrics.items()}}
         self.file.append([record])
         numeric = {key: value for key, value in record.items() if isinstance(value, int | float) and key != "step"}
-        self.accelerator.log(numeric, step=step)
+        self.trackers.log(numeric, step=step)
         if self.console is not None:
             parts = [f"step {step:>4}"]
             for key, label, fmt in CONSOLE_COLUMNS:

@@ -120,6 +120,20 @@ def load_model_and_processor(
     return LoadedModel(model=model, processor=processor)
 
 
+VISION_MODULE_NAMES = ("visual", "vision_tower", "vision_model", "multi_modal_projector")
+"""Where transformers' VLMs keep their vision encoder and projector (Qwen-VL: `visual`; InternVL, LLaVA: the others)."""
+
+
+def vision_modules(model: torch.nn.Module) -> list[torch.nn.Module]:
+    """The vision encoder and projector of a VLM (for freezing them); ConfigError when none is found."""
+    found = [module for name, module in model.named_modules() if name.split(".")[-1] in VISION_MODULE_NAMES]
+    if not found:
+        raise ConfigError(
+            f"optim freeze_vision: {type(model).__name__} has no module named any of {', '.join(VISION_MODULE_NAMES)}"
+        )
+    return found
+
+
 def suppressed_token_ids(model: torch.nn.Module, tokenizer) -> list[int]:
     """Ids a policy must never sample: vision/box control tokens and the padded, unused tail of the vocabulary.
 

@@ -1,8 +1,8 @@
 """A training recipe: the game, reward, scheduler and loss options plus rollout, optimiser and run settings.
 
 Recipes are YAML files with one section per dataclass (`game:`, `reward:`, `scheduler:`, `loss:`, `rollout:`,
-`optim:`) and run settings at the top level. Two ship with the package (`recipes/paper.yaml`,
-`recipes/tiny-cpu.yaml`); `--set section.field=value` overrides any field, values read as YAML scalars.
+`optim:`, `lora:`, `parallel:`) and run settings at the top level. Shipped recipes live in `recipes/` (`paper`,
+`tiny-cpu`, `tiny-cpu-fsdp`); `--set section.field=value` overrides any field, values read as YAML scalars.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import yaml
 
 from datagen.errors import ConfigError
 from training.config import GameConfig, LossConfig, RewardConfig, SchedulerConfig
+from training.parallel import STRATEGIES
 
 RECIPES_DIR = Path(__file__).parent / "recipes"
 PRECISIONS = ("bf16", "fp32")
@@ -37,6 +38,9 @@ class RolloutConfig:
     """Images are resized to at most this many pixels (28 × 28 pixels make one visual token)."""
     micro_batch_size: int = 4
     """Completions per training forward; the step's gradient accumulates over its micro-batches."""
+    max_rows_per_call: int = 0
+    """Most prompts x samples one `generate` call takes; larger turns are split. 0: as many as fit in the free GPU
+    memory (the KV cache of the longest row decides), unlimited on CPU."""
 
     def validate(self) -> None:
         """Raise `ConfigError` naming the first bad value."""
@@ -44,6 +48,7 @@ class RolloutConfig:
             _check_int(f"rollout {name}", getattr(self, name), minimum)
         _check_int("rollout num_samples (G)", self.num_samples, 2)
         _check_int("rollout max_pixels", self.max_pixels, 28 * 28)
+        _check_int("rollout max_rows_per_call", self.max_rows_per_call, 0)
         if not isinstance(self.temperature, int | float) or not self.temperature > 0:
             raise ConfigError(f"rollout temperature must be a number > 0, got {self.temperature!r}")
 
@@ -62,6 +67,8 @@ class OptimConfig:
     """AdamW betas."""
     max_grad_norm: float = 1.0
     """Gradients are clipped to this global norm; 0 = no clipping."""
+    freeze_vision: bool = False
+    """Keep the vision tower (encoder and merger) frozen: less optimizer state and activation memory."""
 
     def validate(self) -> None:
         """Raise `ConfigError` naming the first bad value."""
@@ -75,6 +82,44 @@ class OptimConfig:
                 raise ConfigError(f"optim {name} must be a number >= 0, got {value!r}")
         if len(self.betas) != 2 or not all(0 <= beta < 1 for beta in self.betas):
             raise ConfigError(f"optim betas must be two numbers in [0, 1), got {self.betas!r}")
+        if not isinstance(self.freeze_vision, bool):
+            raise ConfigError(f"optim freeze_vision must be true or false, got {self.freeze_vision!r}")
+
+
+@dataclass(frozen=True)
+class LoraConfig:
+    """Low-rank adapters (peft) instead of a full fine-tune; the reference is the model with its adapters disabled."""
+
+    rank: int = 0
+    """Adapter rank r; 0 = full fine-tune (paper)."""
+    alpha: int = 32
+    """Scale numerator: adapters add (alpha / r) B A to each target weight."""
+    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+    """Names of the language model's linear layers that get adapters (the vision tower gets none)."""
+
+    @property
+    def enabled(self) -> bool:
+        return self.rank > 0
+
+    def validate(self) -> None:
+        """Raise `ConfigError` naming the first bad value."""
+        _check_int("lora rank", self.rank, 0)
+        _check_int("lora alpha", self.alpha, 1)
+        if not self.target_modules or not all(isinstance(name, str) for name in self.target_modules):
+            raise ConfigError(f"lora target_modules must be a list of module names, got {self.target_modules!r}")
+
+
+@dataclass(frozen=True)
+class ParallelConfig:
+    """How the policy is spread over the processes `torchrun` or `accelerate launch` started (see `parallel.py`)."""
+
+    strategy: str = "auto"
+    """`auto` (ddp with several processes, none with one), `none`, `ddp`, or `fsdp2` (full sharding)."""
+
+    def validate(self) -> None:
+        """Raise `ConfigError` naming the first bad value."""
+        if self.strategy not in STRATEGIES:
+            raise ConfigError(f"parallel strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
 
 
 @dataclass(frozen=True)
@@ -99,12 +144,17 @@ class Recipe:
     """Torch threads of CPU runs; 0 keeps torch's default (one per core). On small shared machines 1 is fastest."""
     log_games: int | None = None
     """Games per step written to `games.jsonl` (the first ones of the step); None = all, 0 = no file."""
+    checkpoint_dtype: str = "bf16"
+    """Dtype of the weights in checkpoints' Hugging Face folders (`bf16` or `fp32`); the exact fp32 training
+    state for resuming is saved beside them regardless."""
     game: GameConfig = field(default_factory=GameConfig)
     reward: RewardConfig = field(default_factory=RewardConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
+    lora: LoraConfig = field(default_factory=LoraConfig)
+    parallel: ParallelConfig = field(default_factory=ParallelConfig)
 
     @property
     def warmup_steps(self) -> int:
@@ -124,8 +174,16 @@ class Recipe:
             raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.trackers not in ("all", "none"):
             raise ConfigError(f"trackers must be 'all' or 'none', got {self.trackers!r}")
-        for section in (self.game, self.reward, self.scheduler, self.loss, self.rollout, self.optim):
+        if self.checkpoint_dtype not in PRECISIONS:
+            raise ConfigError(f"checkpoint_dtype must be one of {', '.join(PRECISIONS)}, got {self.checkpoint_dtype!r}")
+        for section in (self.game, self.reward, self.scheduler, self.loss, self.rollout, self.optim, self.lora):
             section.validate()
+        self.parallel.validate()
+        if self.lora.enabled and self.parallel.strategy == "fsdp2":
+            raise ConfigError(
+                "lora with parallel strategy fsdp2 is not supported: with adapters the frozen base model is small "
+                "enough to replicate in bf16 (e.g. 16.6 GB for 7B); use parallel.strategy=ddp (or auto)"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested values, as written to `recipe.json` beside the run's outputs."""
@@ -144,6 +202,8 @@ SECTIONS = {
     "loss": LossConfig,
     "rollout": RolloutConfig,
     "optim": OptimConfig,
+    "lora": LoraConfig,
+    "parallel": ParallelConfig,
 }
 
 
@@ -169,6 +229,8 @@ def recipe_from_dict(values: dict[str, Any], *, source: str) -> Recipe:
             )
         if name == "optim" and "betas" in section:
             section = {**section, "betas": tuple(section["betas"])}
+        if name == "lora" and "target_modules" in section:
+            section = {**section, "target_modules": tuple(section["target_modules"])}
         kwargs[name] = cls(**section)
     return Recipe(**kwargs)
 

@@ -13,6 +13,7 @@ uninterrupted one, because every step's games and sampling seed derive from (run
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,22 +31,38 @@ from training.checkpoint import (
     latest_checkpoint,
     list_checkpoints,
     load_trainer_state,
+    load_training_state,
+    write_model_folder,
 )
 from training.checkpoint import save_checkpoint as write_checkpoint
+from training.distributed import Processes
 from training.game import Game, Role, make_game
 from training.iteration import StepOutcome, advance
+from training.lora import apply_lora, merged_state_dict
 from training.metrics import MetricsLog, StepLog
-from training.model import check_model_source, load_model_and_processor, suppressed_token_ids
+from training.model import check_model_source, load_model_and_processor, suppressed_token_ids, vision_modules
 from training.pairs import PairStream
+from training.parallel import Parallelism
 from training.recipe import Recipe
 from training.rewards import RoleBaselines
-from training.rollout import ModelSampler, SamplingConfig
+from training.rollout import Completions, ModelSampler, SamplingConfig, token_logprobs
 from training.scheduler import Stage, StageScheduler
 from training.selfplay import Trajectory, play_games
+from training.trackers import Trackers
 from training.transcripts import GAMES_FILE, game_record
 from training.update import LossTotals, accumulate_gradients
 
-RESUMABLE_OVERRIDES = ("max_steps", "save_every", "keep_checkpoints", "trackers", "cpu_threads", "log_games")
+RESUMABLE_OVERRIDES = (
+    "max_steps",
+    "save_every",
+    "keep_checkpoints",
+    "trackers",
+    "cpu_threads",
+    "log_games",
+    "checkpoint_dtype",
+    "strategy",
+    "max_rows_per_call",
+)
 
 
 @dataclass(frozen=True)
@@ -105,86 +122,103 @@ class SPOTrainer:
         return checkpoint
 
     def setup(self) -> None:
-        """Load the policy, reference, optimiser, schedules and, when resuming, the saved state."""
+        """Join the processes, load and spread the policy and reference, the optimiser and, on resume, the state."""
         from transformers import get_cosine_schedule_with_warmup
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
-        self._start_accelerator()
-        policy = self._load_models()
-        self.options.out.mkdir(parents=True, exist_ok=True)
+        self._start_processes()
+        self.model = self.parallel.wrap_policy(self._load_policy())
+        self.reference = self._load_reference()
         optim = self.recipe.optim
-        optimizer = torch.optim.AdamW(
-            policy.parameters(), lr=optim.lr, betas=optim.betas, weight_decay=optim.weight_decay
+        trainable = [parameter for parameter in self.model.parameters() if parameter.requires_grad]
+        self.optimizer = torch.optim.AdamW(trainable, lr=optim.lr, betas=optim.betas, weight_decay=optim.weight_decay)
+        self.optimizer_steps = 0
+        self.optimizer.register_step_post_hook(self._count_optimizer_step)
+        self.lr_scheduler = get_cosine_schedule_with_warmup(
+            self.optimizer, self.recipe.warmup_steps, self.recipe.max_steps
         )
-        self.lr_scheduler = get_cosine_schedule_with_warmup(optimizer, self.recipe.warmup_steps, self.recipe.max_steps)
-        self.model, self.optimizer = self.accelerator.prepare(policy, optimizer)
         rollout = self.recipe.rollout
         self.sampling = SamplingConfig(
             max_new_tokens=rollout.max_new_tokens,
             temperature=rollout.temperature,
-            suppressed=tuple(suppressed_token_ids(policy, self.processor.tokenizer)),
+            suppressed=tuple(suppressed_token_ids(self._plain_model(), self.processor.tokenizer)),
         )
-        self.sampler = ModelSampler(self.accelerator.unwrap_model(self.model), self.processor, self.sampling)
+        self.sampler = ModelSampler(self._plain_model(), self.processor, self.sampling)
         self.stage_scheduler = StageScheduler(self.recipe.scheduler)
         self.baselines = RoleBaselines(self.recipe.reward.baseline_decay)
         self.stream = PairStream(self.dataset, seed=self.recipe.seed)
-        self.metrics = MetricsLog(
-            self.options.out,
-            accelerator=self.accelerator,
-            console=self.console,
-            is_main=self.accelerator.is_main_process,
+        is_main = self.processes.is_main
+        if is_main:
+            self.options.out.mkdir(parents=True, exist_ok=True)
+        self.trackers = Trackers(
+            self.options.out, enabled=is_main and self.recipe.trackers == "all", config=_flat(self.run_record)
         )
-        self.games_log = StepLog(
-            self.options.out / GAMES_FILE, enabled=self.accelerator.is_main_process and self.recipe.log_games != 0
-        )
+        self.metrics = MetricsLog(self.options.out, trackers=self.trackers, console=self.console, is_main=is_main)
+        self.games_log = StepLog(self.options.out / GAMES_FILE, enabled=is_main and self.recipe.log_games != 0)
         if self.resume_from is not None:
             self._load_state(self.resume_from)
-        elif self.accelerator.is_main_process:
+        elif is_main:
             (self.options.out / RUN_FILE).write_text(json.dumps(self.run_record, indent=2) + "\n")
         self.metrics.truncate_after(self.step)
         self.games_log.truncate_after(self.step)
-        self.accelerator.init_trackers("vision-zero", config=_flat(self.run_record))
 
-    def _start_accelerator(self) -> None:
-        """Devices, mixed precision (bf16 on GPUs) and trackers; processes share the step's games evenly."""
-        from accelerate import Accelerator
-        from accelerate.tracking import get_available_trackers
-
-        self.on_gpu = torch.cuda.is_available()
-        if not self.on_gpu and self.recipe.cpu_threads:
+    def _start_processes(self) -> None:
+        """Join the launcher's processes; the strategy, precision (bf16 on GPUs) and each process's game share."""
+        self.processes = Processes.start()
+        if self.processes.device.type == "cpu" and self.recipe.cpu_threads:
             torch.set_num_threads(self.recipe.cpu_threads)
-        self.use_bf16 = self.on_gpu and self.recipe.precision == "bf16"
-        self.accelerator = Accelerator(
-            mixed_precision="bf16" if self.use_bf16 else "no",
-            log_with="all" if self.recipe.trackers == "all" and get_available_trackers() else None,
-            project_dir=str(self.options.out),
-        )
-        if self.recipe.rollout.games_per_step % self.accelerator.num_processes:
+        self.use_bf16 = self.processes.device.type == "cuda" and self.recipe.precision == "bf16"
+        self.parallel = Parallelism(self.recipe.parallel.strategy, self.processes, bf16=self.use_bf16)
+        if self.recipe.rollout.games_per_step % self.processes.world_size:
             raise ConfigError(
                 f"rollout games_per_step ({self.recipe.rollout.games_per_step}) must be a multiple of the "
-                f"{self.accelerator.num_processes} processes"
+                f"{self.processes.world_size} processes"
             )
 
-    def _load_models(self) -> torch.nn.Module:
-        """The policy (from the checkpoint when resuming) and the frozen reference (always the starting model)."""
-        loaded = load_model_and_processor(
-            self.resume_from or self.options.model, max_pixels=self.recipe.rollout.max_pixels
-        )
+    def _load_policy(self) -> torch.nn.Module:
+        """The starting model in fp32 (the master weights), with the recipe's memory options applied.
+
+        A resumed run starts from the same model too; its trained weights come from the checkpoint's training state.
+        """
+        loaded = load_model_and_processor(self.options.model, max_pixels=self.recipe.rollout.max_pixels)
         self.processor = loaded.processor
-        if self.on_gpu and self.recipe.gradient_checkpointing:
-            loaded.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        self.reference = None
-        if self.recipe.loss.kl_coef > 0:
-            reference_dtype = torch.bfloat16 if self.use_bf16 else torch.float32  # frozen: no master weights needed
-            reference = load_model_and_processor(self.options.model, dtype=reference_dtype).model
-            self.reference = reference.requires_grad_(False).eval().to(self.accelerator.device)
-        return loaded.model
+        policy = loaded.model
+        if self.processes.device.type == "cuda" and self.recipe.gradient_checkpointing:
+            policy.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        if self.recipe.optim.freeze_vision:
+            for module in vision_modules(policy):
+                module.requires_grad_(False)
+        if self.recipe.lora.enabled:
+            policy = apply_lora(policy, self.recipe.lora)
+        return policy
+
+    def _load_reference(self) -> torch.nn.Module | None:
+        """The frozen starting model for the KL term: bf16 on GPUs (no master weights needed), sharded like the
+        policy under fsdp2. None without a KL term, and under LoRA (the reference is the policy minus adapters)."""
+        if self.recipe.loss.kl_coef == 0 or self.recipe.lora.enabled:
+            return None
+        dtype = torch.bfloat16 if self.use_bf16 else torch.float32
+        return self.parallel.wrap_reference(load_model_and_processor(self.options.model, dtype=dtype).model)
+
+    def _plain_model(self) -> torch.nn.Module:
+        """The `transformers` model inside the wrappers (DDP, peft): what samples and what saves a model folder.
+
+        Under LoRA its layers carry the adapters; sampling through peft's wrapper instead would reach `generate`
+        with the model's own generation config, which sampling must not inherit (see `rollout.py`).
+        """
+        model = self.parallel.module(self.model)
+        return model.get_base_model() if self.recipe.lora.enabled else model
+
+    def _count_optimizer_step(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        self.optimizer_steps += 1
 
     def _load_state(self, checkpoint: Path) -> None:
-        state, torch_state = load_trainer_state(checkpoint)
-        self.optimizer.load_state_dict(torch_state["optimizer"])
-        self.lr_scheduler.load_state_dict(torch_state["lr_scheduler"])
+        state = load_trainer_state(checkpoint)
+        training_state = self.parallel.training_state(self.model, self.optimizer)
+        load_training_state(checkpoint, training_state)
+        self.parallel.load_training_state(self.model, self.optimizer, training_state)
+        self.lr_scheduler.load_state_dict(state.lr_scheduler)
         # The saved learning rates follow the saved run's schedule; recompute them on this run's (its max_steps).
         schedule = self.lr_scheduler
         for group, base_lr, factor in zip(
@@ -194,6 +228,7 @@ class SPOTrainer:
         self.stage_scheduler.load_state_dict(state.scheduler)
         self.baselines.load_state_dict(state.baselines)
         self.stream.position = state.data_position
+        self.optimizer_steps = state.optimizer_steps
         self.step = state.step
         self._say(f"resumed from {checkpoint} at step {self.step}")
 
@@ -210,31 +245,26 @@ class SPOTrainer:
         """Play this step's games, update the active stage, advance baselines and scheduler; the step's metrics."""
         started = time.perf_counter()
         stage = self.stage_scheduler.stage
-        torch.manual_seed(_step_seed(self.recipe.seed, self.step, self.accelerator.process_index))
+        torch.manual_seed(_step_seed(self.recipe.seed, self.step, self.processes.rank))
         games, skipped = self._next_games()
         self.model.eval()
-        trajectory = play_games(
-            self.sampler,
-            games,
-            stage=stage,
-            num_samples=self.recipe.rollout.num_samples,
-            game_config=self.recipe.game,
-            reward_config=self.recipe.reward,
-            baselines=self.baselines,
-        )
+        with self.parallel.rollout(self.model):
+            trajectory = play_games(
+                self.sampler,
+                games,
+                stage=stage,
+                num_samples=self.recipe.rollout.num_samples,
+                game_config=self.recipe.game,
+                reward_config=self.recipe.reward,
+                baselines=self.baselines,
+            )
         rollout_seconds = time.perf_counter() - started
-        outcome = StepOutcome.combine(self._gather([StepOutcome.of(trajectory)]))
+        outcome = StepOutcome.combine(self.processes.gather([StepOutcome.of(trajectory)]))
         self._log_games(self.step + 1, trajectory)
         update = self._update(trajectory)
         advance(stage, outcome, self.stage_scheduler, self.baselines)
         seconds = time.perf_counter() - started
         return _step_metrics(stage, trajectory, outcome, update, self, rollout_seconds, seconds, skipped)
-
-    def _gather(self, items: list[Any]) -> list[Any]:
-        """Every process's `items`, concatenated in process order, on every process."""
-        from accelerate.utils import gather_object
-
-        return gather_object(items) if self.accelerator.num_processes > 1 else items
 
     def _log_games(self, step: int, trajectory: Trajectory) -> None:
         """Append the step's first `log_games` games (all by default) to `games.jsonl`."""
@@ -242,7 +272,7 @@ class SPOTrainer:
         if limit == 0:
             return
         played = trajectory.games if limit is None else trajectory.games[:limit]
-        records = self._gather(
+        records = self.processes.gather(
             [game_record(step, trajectory.stage, game, trajectory.baselines_before) for game in played]
         )
         self.games_log.append(records if limit is None else records[:limit])
@@ -260,66 +290,80 @@ class SPOTrainer:
                 self._say(f"[yellow]skipped pair {error.source}: {error.reason}[/]")
                 if skipped > len(self.dataset):
                     raise DatasetError(f"{self.options.data}: no pair record makes a game ({error.reason})") from error
-        share = self.recipe.rollout.games_per_step // self.accelerator.num_processes
-        first = self.accelerator.process_index * share
+        share = self.recipe.rollout.games_per_step // self.processes.world_size
+        first = self.processes.rank * share
         return games[first : first + share], skipped
 
     def _update(self, trajectory: Trajectory) -> UpdateStats:
         """One optimiser step on the trajectory's completions, accumulating gradients over micro-batches."""
         self.model.train()
         totals = accumulate_gradients(
-            self.model,
-            self.reference,
+            self._policy_logprobs,
+            self._reference_logprobs if self.recipe.loss.kl_coef > 0 else None,
             trajectory.chunks,
-            sampling=self.sampling,
             loss_config=self.recipe.loss,
             micro_batch_size=self.recipe.rollout.micro_batch_size,
-            backward=self.accelerator.backward,
+            backward=lambda loss, last: self.parallel.backward(self.model, loss, last=last),
         )
         grad_norm = float("nan")
         if self.recipe.optim.max_grad_norm > 0:
-            grad_norm = float(
-                self.accelerator.clip_grad_norm_(self.model.parameters(), self.recipe.optim.max_grad_norm)
-            )
+            grad_norm = self.parallel.clip_grad_norm(self.model, self.recipe.optim.max_grad_norm)
         lr = self.optimizer.param_groups[0]["lr"]
         self.optimizer.step()
         self.lr_scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         return UpdateStats(totals=totals, grad_norm=grad_norm, lr=lr)
 
-    def save_checkpoint(self, *, step: int) -> Path | None:
-        """Write `OUT/checkpoints/step-NNNNNN` (model folder + trainer state); returns it on the main process."""
-        self.accelerator.wait_for_everyone()
-        path = None
-        if self.accelerator.is_main_process:
-            state = TrainerState(
-                step=step,
-                data_position=self.stream.position,
-                scheduler=self.stage_scheduler.state_dict(),
-                baselines=self.baselines.state_dict(),
-                recipe=self.recipe.to_dict(),
-            )
-            path = write_checkpoint(
-                self.options.out,
-                model=self.accelerator.unwrap_model(self.model),
-                processor=self.processor,
-                optimizer=self.optimizer,
-                lr_scheduler=self.lr_scheduler,
-                state=state,
-                keep=self.recipe.keep_checkpoints,
-            )
-            self._say(f"saved {path}")
-        self.accelerator.wait_for_everyone()
+    def _policy_logprobs(self, batch: Completions) -> torch.Tensor:
+        with self.parallel.compute():
+            return token_logprobs(self.model, batch, self.sampling)
+
+    def _reference_logprobs(self, batch: Completions) -> torch.Tensor:
+        """The frozen starting model's log-probs: the reference model, or under LoRA the policy without adapters."""
+        with self.parallel.compute():
+            if self.reference is not None:
+                return token_logprobs(self.reference, batch, self.sampling)
+            with self.parallel.module(self.model).disable_adapter():
+                return token_logprobs(self.parallel.module(self.model), batch, self.sampling)
+
+    def save_checkpoint(self, *, step: int) -> Path:
+        """Write `OUT/checkpoints/step-NNNNNN` (model folder + training state); every process takes part."""
+        full = self.parallel.full_state_dict(self.model)
+        if self.recipe.lora.enabled and full:
+            full = merged_state_dict(full, self.recipe.lora)
+        plain = self._plain_model()
+        state = TrainerState(
+            step=step,
+            data_position=self.stream.position,
+            scheduler=self.stage_scheduler.state_dict(),
+            baselines=self.baselines.state_dict(),
+            lr_scheduler=self.lr_scheduler.state_dict(),
+            optimizer_steps=self.optimizer_steps,
+            recipe=self.recipe.to_dict(),
+        )
+        path = write_checkpoint(
+            self.options.out,
+            state=state,
+            write_model_folder=lambda folder: write_model_folder(
+                folder, model=plain, state_dict=full, processor=self.processor, dtype=self.recipe.checkpoint_dtype
+            ),
+            training_state=self.parallel.training_state(self.model, self.optimizer),
+            processes=self.processes,
+            keep=self.recipe.keep_checkpoints,
+        )
+        self._say(f"saved {path}")
         return path
 
     def cleanup(self) -> None:
-        """Flush trackers and release the models."""
-        if hasattr(self, "accelerator"):
-            self.accelerator.end_training()
+        """Flush trackers, release the models and leave the process group."""
+        if hasattr(self, "trackers"):
+            self.trackers.close()
         self.model = self.reference = self.sampler = None
+        if hasattr(self, "processes"):
+            self.processes.close()
 
     def _say(self, message: str) -> None:
-        if self.console is not None:
+        if self.console is not None and os.environ.get("RANK", "0") == "0":
             self.console.print(message)
 
 
@@ -368,6 +412,7 @@ def _step_metrics(
         "loss/excluded_truncated": totals.excluded_truncated,
         "optim/grad_norm": update.grad_norm,
         "optim/lr": update.lr,
+        "optim/steps": trainer.optimizer_steps,
         "tokens/clue": games.clue_tokens,
         "tokens/vote": games.vote_tokens,
         "tokens/truncated_completions": games.truncated,

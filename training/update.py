@@ -14,7 +14,7 @@ import torch
 
 from training.config import LossConfig
 from training.loss import policy_loss
-from training.rollout import Completions, SamplingConfig, token_logprobs
+from training.rollout import Completions
 
 STAT_NAMES = ("loss", "policy_loss", "kl", "clip_fraction", "approx_kl")
 
@@ -36,57 +36,66 @@ class LossTotals:
     """Completions left out because they were cut off (`LossConfig.exclude_truncated`)."""
 
 
+LogprobsOf = Callable[[Completions], torch.Tensor]
+"""A model's `[b, L]` log-probs of a micro-batch's completion tokens under the sampling distribution."""
+
+
 def accumulate_gradients(
-    policy: torch.nn.Module,
-    reference: torch.nn.Module | None,
+    policy_logprobs: LogprobsOf,
+    reference_logprobs: LogprobsOf | None,
     chunks: Sequence[tuple[Completions, torch.Tensor]],
     *,
-    sampling: SamplingConfig,
     loss_config: LossConfig,
     micro_batch_size: int,
-    backward: Callable[[torch.Tensor], None],
+    backward: Callable[[torch.Tensor, bool], None],
 ) -> LossTotals:
-    """Backpropagate the step's loss into `policy`'s gradients, `micro_batch_size` completions at a time.
+    """Backpropagate the step's loss into the policy's gradients, `micro_batch_size` completions at a time.
 
     Args:
-        policy: the model being trained (gradients accumulate into it; the caller zeroes them and steps).
-        reference: the frozen starting model for the KL term; None when `loss_config.kl_coef == 0`.
+        policy_logprobs: the trained model's log-probs, with gradient (the caller zeroes gradients and steps).
+        reference_logprobs: the frozen starting model's log-probs for the KL term (called under `no_grad`); None
+            when `loss_config.kl_coef == 0`.
         chunks: `(completions [B_i], advantages [B_i])` per sampling call, as `Trajectory.chunks`.
-        sampling: the distribution the completions were sampled from (log-probs are recomputed under it).
         loss_config: clip range, KL weight, aggregation, and whether cut-off completions are left out.
         micro_batch_size: completions per forward and backward pass.
-        backward: how to backpropagate a loss (`accelerator.backward` in the trainer).
+        backward: `(loss, last)` backpropagates a micro-batch's loss; `last` is True for the step's final one,
+            where data-parallel processes synchronise their gradients.
     """
     trainable = [_trainable_rows(completions, loss_config) for completions, _ in chunks]
     total = sum(_size(completions, rows, loss_config) for (completions, _), rows in zip(chunks, trainable))
+    spans = [
+        (index, range(first, min(first + micro_batch_size, len(completions))))
+        for index, (completions, _) in enumerate(chunks)
+        for first in range(0, len(completions), micro_batch_size)
+    ]
     sums = dict.fromkeys(STAT_NAMES, 0.0)
-    for (completions, advantages), rows in zip(chunks, trainable):
-        for first in range(0, len(completions), micro_batch_size):
-            span = range(first, min(first + micro_batch_size, len(completions)))
-            kept = [row for row in span if row in rows]
-            if not kept:
-                # Every completion here is left out; a zero loss keeps the number of backward calls (and so the
-                # gradient all-reduces of data-parallel processes) the same whatever was cut off.
-                backward(token_logprobs(policy, completions.select(span), sampling).sum() * 0.0)
-                continue
-            batch = completions.select(kept)
-            logprobs = token_logprobs(policy, batch, sampling)  # [b, L]
-            ref_logprobs = None
-            if reference is not None:
-                with torch.no_grad():
-                    ref_logprobs = token_logprobs(reference, batch, sampling)
-            loss, stats = policy_loss(
-                logprobs,
-                batch.old_logprobs.to(logprobs.device),
-                ref_logprobs,
-                advantages[kept].to(logprobs.device),
-                batch.completion_mask.to(logprobs.device),
-                loss_config,
-            )
-            weight = _size(batch, range(len(batch)), loss_config) / total
-            backward(loss * weight)
-            for name in STAT_NAMES:
-                sums[name] += weight * getattr(stats, name)
+    for number, (index, span) in enumerate(spans):
+        completions, advantages = chunks[index]
+        last = number == len(spans) - 1
+        kept = [row for row in span if row in trainable[index]]
+        if not kept:
+            # Every completion here is left out; a zero loss keeps the number of backward calls (and so the
+            # collectives of data-parallel and sharded processes) the same whatever was cut off.
+            backward(policy_logprobs(completions.select(span)).sum() * 0.0, last)
+            continue
+        batch = completions.select(kept)
+        logprobs = policy_logprobs(batch)  # [b, L]
+        ref_logprobs = None
+        if reference_logprobs is not None:
+            with torch.no_grad():
+                ref_logprobs = reference_logprobs(batch)
+        loss, stats = policy_loss(
+            logprobs,
+            batch.old_logprobs.to(logprobs.device),
+            ref_logprobs,
+            advantages[kept].to(logprobs.device),
+            batch.completion_mask.to(logprobs.device),
+            loss_config,
+        )
+        weight = _size(batch, range(len(batch)), loss_config) / total
+        backward(loss * weight, last)
+        for name in STAT_NAMES:
+            sums[name] += weight * getattr(stats, name)
     return LossTotals(
         **sums,
         trained_completions=sum(len(rows) for rows in trainable),
