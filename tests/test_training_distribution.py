@@ -161,3 +161,29 @@ def test_truncated_completions_are_flagged_and_can_be_left_out_of_the_loss(tiny_
     assert max(float((got[name] - expected[name]).abs().max()) for name in expected) < 1e-6
     _, trained = accumulated(policy, reference, chunks, sampler.sampling, LossConfig(), 2)
     assert max(float((trained[name] - expected[name]).abs().max()) for name in expected) > 1e-4, "by default all train"
+
+
+def test_a_row_cap_splits_a_turn_into_calls_of_whole_prompts(tiny_model, chart_dataset):
+    loaded = load_tiny(tiny_model)
+    sampler = make_sampler(loaded, max_new_tokens=12, temperature=0.7)
+    sampler.max_rows_per_call = 5  # 2 prompts x G = 2 fit, a third would not
+    calls = []
+    generate = loaded.model.generate
+
+    def counting_generate(*args, **kwargs):
+        calls.append(kwargs["input_ids"].shape[0])
+        return generate(*args, **kwargs)
+
+    loaded.model.generate = counting_generate
+    games = make_games(chart_dataset, 3, GAME)
+    prompts = [vote_messages(game, game.civilian_seats[0], Transcript()) for game in games]
+    torch.manual_seed(2)
+    completions = sampler.sample(prompts, num_samples=2)
+    assert calls == [4, 2] and len(completions) == 6 and len(completions.texts) == 6
+    for row in range(6):  # row r holds a sample of prompt r // 2, whatever call made it
+        alone = sampler.encode([prompts[row // 2]])["input_ids"][0]
+        assert completions.prompt_ids[row][completions.prompt_mask[row].bool()].tolist() == alone.tolist()
+    with torch.no_grad():
+        forward = token_logprobs(loaded.model, completions, sampler.sampling)
+    assert (forward - completions.old_logprobs).abs().max() < 1e-5
+    assert len(completions.image_grid_thw) == 6 and completions.images_per_prompt == [1] * 6

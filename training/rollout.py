@@ -128,6 +128,34 @@ class Completions:
         )
 
 
+def concat_completions(parts: Sequence[Completions], pad_id: int) -> Completions:
+    """The rows of `parts` in order as one batch: prompts left-padded and completions right-padded to the widest."""
+    if len(parts) == 1:
+        return parts[0]
+    prompt_width = max(part.prompt_ids.shape[1] for part in parts)
+    completion_width = max(part.completion_ids.shape[1] for part in parts)
+
+    def left(tensor: torch.Tensor, value: int) -> torch.Tensor:
+        return torch.nn.functional.pad(tensor, (prompt_width - tensor.shape[1], 0), value=value)
+
+    def right(tensor: torch.Tensor, value: float) -> torch.Tensor:
+        return torch.nn.functional.pad(tensor, (0, completion_width - tensor.shape[1]), value=value)
+
+    return Completions(
+        prompt_ids=torch.cat([left(part.prompt_ids, pad_id) for part in parts]),
+        prompt_mask=torch.cat([left(part.prompt_mask, 0) for part in parts]),
+        mm_token_type_ids=torch.cat([left(part.mm_token_type_ids, 0) for part in parts]),
+        pixel_values=torch.cat([part.pixel_values for part in parts]),
+        image_grid_thw=torch.cat([part.image_grid_thw for part in parts]),
+        completion_ids=torch.cat([right(part.completion_ids, pad_id) for part in parts]),
+        completion_mask=torch.cat([right(part.completion_mask, 0) for part in parts]),
+        old_logprobs=torch.cat([right(part.old_logprobs, 0.0) for part in parts]),
+        truncated=torch.cat([part.truncated for part in parts]),
+        texts=[text for part in parts for text in part.texts],
+        images_per_prompt=[count for part in parts for count in part.images_per_prompt],
+    )
+
+
 def _cumulative(values: list[int]) -> list[int]:
     total, out = 0, []
     for value in values:
@@ -188,10 +216,21 @@ def completion_mask(completion_ids: torch.Tensor, eos_ids: Sequence[int]) -> tor
 class ModelSampler:
     """Samples completions from a `transformers` model for batches of chat prompts, one `generate` call per batch."""
 
-    def __init__(self, model: torch.nn.Module, processor: Any, sampling: SamplingConfig) -> None:
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        processor: Any,
+        sampling: SamplingConfig,
+        *,
+        max_rows_per_call: int = 0,
+        compute_dtype: torch.dtype = torch.float32,
+    ) -> None:
         self.model = model
         self.processor = processor
         self.sampling = sampling
+        self.max_rows_per_call = max_rows_per_call
+        self.compute_dtype = compute_dtype
+        """The dtype activations (and so the KV cache) have while sampling: bf16 under mixed precision."""
         eos = model.generation_config.eos_token_id
         self.eos_ids = [eos] if isinstance(eos, int) else list(eos)
         self.pad_id = processor.tokenizer.pad_token_id
@@ -218,12 +257,44 @@ class ModelSampler:
 
     @torch.no_grad()
     def sample(self, prompts: Sequence[Messages], *, num_samples: int = 1) -> Completions:
-        """`num_samples` completions per prompt, all in one `generate` call.
+        """`num_samples` completions per prompt, in as few `generate` calls as the row cap allows (usually one).
 
         Rows are grouped by prompt: the samples of prompt i are rows `i * num_samples ... + num_samples - 1`.
         With several samples per prompt, each prompt (images included) is encoded once and its KV cache is
-        shared by its samples, so the prompt costs one prefill instead of `num_samples`.
+        shared by its samples, so the prompt costs one prefill instead of `num_samples`. A batch of more rows
+        than `rows_per_call` is split into consecutive calls of whole prompts.
         """
+        prompts_per_call = max(1, self.rows_per_call(prompts, num_samples) // num_samples)
+        parts = [
+            self._sample_batch(prompts[first : first + prompts_per_call], num_samples)
+            for first in range(0, len(prompts), prompts_per_call)
+        ]
+        return concat_completions(parts, self.pad_id)
+
+    def rows_per_call(self, prompts: Sequence[Messages], num_samples: int) -> int:
+        """The most rows one `generate` call takes: `max_rows_per_call`, or on a GPU what its free memory holds.
+
+        Auto (0) on a GPU: 80% of the free memory divided by one row's KV cache at full length (prompt and
+        `max_new_tokens`, keys and values of every layer) plus its float32 logits and sampling buffers; no cap on
+        a CPU, where memory is not the constraint.
+        """
+        if self.max_rows_per_call:
+            return self.max_rows_per_call
+        device = next(self.model.parameters()).device
+        if device.type != "cuda":
+            return len(prompts) * num_samples
+        free, _ = torch.cuda.mem_get_info(device)
+        text = self.model.config.get_text_config()
+        head_dim = getattr(text, "head_dim", None) or text.hidden_size // text.num_attention_heads
+        kv_heads = getattr(text, "num_key_value_heads", None) or text.num_attention_heads
+        longest_prompt = max(len(self.encode([prompt])["input_ids"][0]) for prompt in prompts[:8])
+        length = longest_prompt + self.sampling.max_new_tokens
+        element = torch.empty((), dtype=self.compute_dtype).element_size()
+        kv_bytes = 2 * text.num_hidden_layers * kv_heads * head_dim * length * element
+        buffers = 4 * 4 * text.vocab_size  # logits, shaped logits, log-softmax, probabilities: float32 [V] each
+        return max(num_samples, int(0.8 * free // (kv_bytes + buffers)))
+
+    def _sample_batch(self, prompts: Sequence[Messages], num_samples: int) -> Completions:
         inputs = self.encode(prompts)
         images_per_prompt = [len(message_images(prompt)) for prompt in prompts]
         processor = SamplingProcessor(self.sampling)

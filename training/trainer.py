@@ -144,7 +144,13 @@ class SPOTrainer:
             temperature=rollout.temperature,
             suppressed=tuple(suppressed_token_ids(self._plain_model(), self.processor.tokenizer)),
         )
-        self.sampler = ModelSampler(self._plain_model(), self.processor, self.sampling)
+        self.sampler = ModelSampler(
+            self._plain_model(),
+            self.processor,
+            self.sampling,
+            max_rows_per_call=rollout.max_rows_per_call,
+            compute_dtype=torch.bfloat16 if self.use_bf16 else torch.float32,
+        )
         self.stage_scheduler = StageScheduler(self.recipe.scheduler)
         self.baselines = RoleBaselines(self.recipe.reward.baseline_decay)
         self.stream = PairStream(self.dataset, seed=self.recipe.seed)
