@@ -19,11 +19,12 @@ from datagen.errors import InputError, UnusableItem
 from datagen.masks import boxes_from_mask, channel_max
 from datagen.quality import QualityGate
 from datagen.record import Edit, Pair
-from realworld_edit.blending import blend
+from realworld_edit.blending import blend, crop, grow_box
 from realworld_edit.change_mask import ChangeMask, computed_mask, given_mask, inner_alpha, misalignment
 from realworld_edit.difficulty import difficulty
 from realworld_edit.edit_pairs import EditPairSource, LoadedPair
 from realworld_edit.licences import source_licence
+from realworld_edit.sourced import SourcedGenerator
 from realworld_edit.wording import at, instruction_kind, instruction_sentence, position_name
 
 FEATHER_SHARE = 0.006
@@ -34,20 +35,13 @@ BEFORE_AFTER = {"remove": ("present", "absent"), "add": ("absent", "present")}
 """`Edit.before` / `Edit.after` of kinds with a fixed meaning; other kinds record the instruction as `after`."""
 
 
-class InstructedPairGenerator:
+class InstructedPairGenerator(SourcedGenerator):
     """Turns source pair `index` into a record; build one per worker process."""
 
     def __init__(self, source: EditPairSource, quality: QualityGate) -> None:
-        self.source = source
+        super().__init__(source)
+        self.source: EditPairSource = source
         self.quality = quality
-        self.skipped_inputs = list(source.skipped)
-        # One worker per core: OpenCV's own thread pool would only oversubscribe the cores.
-        cv2.setNumThreads(1)
-
-    @property
-    def input_digest(self) -> str:
-        """The source's digest; computed only when the runner's parent asks for it."""
-        return self.source.digest
 
     @property
     def licence(self) -> DataLicence:
@@ -67,9 +61,13 @@ class InstructedPairGenerator:
         before = pair.before
         height, width = before.shape[:2]
         feather = max(2, round(FEATHER_SHARE * max(height, width)))
-        spy = blend(before, pair.after, inner_alpha(change.mask, feather))
         ys, xs = np.nonzero(change.mask)
         box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+        spy = before.copy()
+        # Only around the mask's box is blended (outside it alpha is 0), with room for the feather's distances.
+        area = grow_box(box, feather + 2, width, height)
+        alpha = inner_alpha(crop(change.mask, area), feather)
+        crop(spy, area)[:] = blend(crop(before, area), crop(pair.after, area), alpha)
         kind = instruction_kind(pair.entry.instruction)
         sentence = instruction_sentence(pair.entry.instruction)
         before_word, after_word = BEFORE_AFTER.get(kind, ("as photographed", sentence or "edited"))
