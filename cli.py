@@ -259,7 +259,7 @@ def realworld(
         list[str] | None,
         typer.Option(
             help="Edit kinds, comma-separated: recolor, remove, duplicate, move, mirror, resize, brightness, "
-            "retexture (default: all)."
+            "retexture (default: all but retexture)."
         ),
     ] = None,
     changes: Annotated[int | None, typer.Option(help="Edits per pair, each on a different region (default 2).")] = None,

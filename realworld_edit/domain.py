@@ -22,11 +22,13 @@ from datagen.seeding import item_rng
 from realworld_edit.blending import Box, apply_patch, crop, fill_holes, grow_box, merged, place
 from realworld_edit.difficulty import difficulty
 from realworld_edit.edit_pairs import EditPairSource, PairColumns, open_pairs
-from realworld_edit.edits import EDIT_KINDS, EditContext, EditOutcome
+from realworld_edit.edits import DEFAULT_EDIT_KINDS, EDIT_KINDS, EditContext, EditOutcome
 from realworld_edit.images import MIN_SIDE
 from realworld_edit.instructed import InstructedPairGenerator
 from realworld_edit.licences import source_licence
 from realworld_edit.regions import Region, annotated_regions, propose_regions
+from realworld_edit.seams import seam_problem
+from realworld_edit.sourced import SourcedGenerator
 from realworld_edit.sources import DEFAULT_MAX_SIDE, ImageSource, SourceImage, open_source
 from realworld_edit.wording import describe
 
@@ -58,7 +60,7 @@ class RealworldConfig:
     """Image column of a Hub dataset."""
     annotations: str | None = None
     """COCO-style instances JSON whose object masks are edited instead of proposed regions."""
-    edit_kinds: tuple[str, ...] = tuple(EDIT_KINDS)
+    edit_kinds: tuple[str, ...] = DEFAULT_EDIT_KINDS
     """Edit kinds to draw from."""
     changes: int = 2
     """Edits per pair, each on a different region (1..4)."""
@@ -91,21 +93,14 @@ class Photo:
     """The photo encoded once: it is the civilian image of every pair made from it."""
 
 
-class RealworldPairGenerator:
+class RealworldPairGenerator(SourcedGenerator):
     """Makes real-photo pairs; build one per worker process, since it keeps decoded photos."""
 
     def __init__(self, config: RealworldConfig, source: ImageSource) -> None:
+        super().__init__(source)
+        self.source: ImageSource = source
         self.config = config
-        self.skipped_inputs = list(source.skipped)
-        self.source = source
         self._photos: OrderedDict[int, Photo] = OrderedDict()
-        # One worker per core: OpenCV's own thread pool would only oversubscribe the cores.
-        cv2.setNumThreads(1)
-
-    @property
-    def input_digest(self) -> str:
-        """The source's digest; computed only when the runner's parent asks for it."""
-        return self.source.digest
 
     @property
     def licence(self) -> DataLicence:
@@ -166,7 +161,13 @@ class RealworldPairGenerator:
             return self._photos[index]
         image = self.source.load(index)
         height, width = image.pixels.shape[:2]
-        regions = annotated_regions(image.objects, height, width) or propose_regions(image.pixels)
+        regions = annotated_regions(image.objects, height, width)
+        if len(regions) < self.config.changes:
+            # Fewer annotated objects than edits per pair: proposals clear of the annotated ones make up the rest.
+            taken = np.zeros((height, width), bool)
+            for region in regions:
+                crop(taken, region.box)[region.mask] = True
+            regions += [r for r in propose_regions(image.pixels) if not crop(taken, r.box)[r.mask].any()]
         photo = Photo(image, tuple(regions), png_bytes(image.pixels))
         self._photos[index] = photo
         if len(self._photos) > CACHED_PHOTOS:
@@ -191,7 +192,7 @@ class RealworldPairGenerator:
             except QualityRejected as error:
                 reason = str(error)
                 continue
-            reason = why_refused(context.image, outcome, region)
+            reason = why_refused(context.image, outcome, region, context.feather)
             if not reason:
                 return outcome, region
         raise QualityRejected(f"no acceptable edit in {EDIT_DRAWS} draws; last: {reason}")
@@ -207,8 +208,8 @@ def _claim(occupied: np.ndarray, box: Box, mask: np.ndarray, gap: int) -> None:
     crop(occupied, grown)[dilate(place(mask, box, grown), gap)] = True
 
 
-def why_refused(image: np.ndarray, outcome: EditOutcome, region: Region) -> str:
-    """Why the edit must be drawn again (too large, or too subtle to see), or "" when it is fine."""
+def why_refused(image: np.ndarray, outcome: EditOutcome, region: Region, feather: int) -> str:
+    """Why the edit must be drawn again (too large, too subtle to see, or seamed), or "" when it is fine."""
     change = merged(image, outcome.patches)
     area = int(change.footprint.sum()) / (image.shape[0] * image.shape[1])
     if area > MAX_EDIT_AREA:
@@ -218,7 +219,8 @@ def why_refused(image: np.ndarray, outcome: EditOutcome, region: Region) -> str:
     needed = max(QUALITY.min_changed_pixels, MIN_VISIBLE_SHARE * region.area)
     if clear < needed:
         return f"{outcome.edit.op} of {outcome.edit.target} changed only {clear} pixels clearly (needs {needed:.0f})"
-    return ""
+    seam = seam_problem(image, change, feather)
+    return f"{outcome.edit.op} of {outcome.edit.target}: {seam}" if seam else ""
 
 
 def make_generator(config: RealworldConfig) -> RealworldPairGenerator | InstructedPairGenerator:
