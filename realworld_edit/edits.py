@@ -35,7 +35,7 @@ POISSON_SHARE = 0.3
 """Share of pastes blended by Poisson cloning instead of a feathered alpha paste."""
 SMALL_SHARE, LARGE_SHARE = 0.015, 0.06
 """Shares of the image below which an unlabelled object is called small, above which large."""
-HOLE_GROWTH = 0.04
+HOLE_GROWTH = 0.08
 """A removed object's hole is grown by this share of its box's long side (at least 2 px): edges bleed."""
 SPOT_TRIES = 40
 """Random places tried when looking for free room to paste into."""

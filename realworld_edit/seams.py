@@ -2,8 +2,9 @@
 
 Measured on grey levels around the footprint of the change (the pixels it may alter), spy against civilian:
 
-- gradient jump: the mean gradient magnitude on the footprint's rim (a band straddling its border) in
-  the spy, against the civilian's on the same band; a cut-out edge or a hard paste raises it;
+- gradient jump: on the footprint's rim (a band straddling its border, as wide as the feather's ramp), the
+  share of pixels whose gradient in the spy is well above the civilian's at the same pixel; a cut-out edge,
+  a hard paste or a darkened patch of plain sky shows as a new edge along part of the border;
 - texture break: the ratio of fine texture (local mean of the absolute Laplacian) just inside the border
   to just outside it, in the spy, against the same ratio in the civilian; a smooth fill in grass, or a
   busy paste on a plain wall, moves it far from the photo's own.
@@ -21,9 +22,11 @@ RIM = 2
 TEXTURE_BAND = 6
 """Width in pixels of the bands inside and outside the border whose texture is compared."""
 MAX_GRADIENT_RATIO = 1.8
-"""The rim's gradient may exceed the civilian's at the same place by this factor (plus `GRADIENT_SLACK`)."""
-GRADIENT_SLACK = 6.0
+"""A rim pixel's gradient may exceed the civilian's there by this factor (plus `GRADIENT_SLACK`)."""
+GRADIENT_SLACK = 3.0
 """Grey levels per pixel of gradient always allowed, so that edits in flat areas are not refused for noise."""
+MAX_SEAM_SHARE = 0.2
+"""Share of the rim that may show such a new edge: more is a seam along a good part of the border."""
 MAX_TEXTURE_FACTOR = 2.5
 """The inside/outside texture ratio may differ from the civilian's by this factor either way."""
 TEXTURE_FLOOR = 2.0
@@ -52,9 +55,10 @@ def seam_problem(civilian: np.ndarray, change: Patch, feather: int) -> str:
     outside_distance = cv2.distanceTransform((~footprint).astype(np.uint8), cv2.DIST_L2, 3)
     ramp = 2 * feather
     rim = (footprint & (inside_distance <= ramp + RIM)) | (~footprint & (outside_distance <= RIM))
-    gradient_before, gradient_after = (float(_gradient(image)[rim].mean()) for image in (before, after))
-    if gradient_after > MAX_GRADIENT_RATIO * gradient_before + GRADIENT_SLACK:
-        return f"its border shows a seam (edge strength {gradient_after:.1f} against the photo's {gradient_before:.1f})"
+    gradient_before, gradient_after = (_gradient(image)[rim] for image in (before, after))
+    seam_share = float((gradient_after > MAX_GRADIENT_RATIO * gradient_before + GRADIENT_SLACK).mean())
+    if seam_share > MAX_SEAM_SHARE:
+        return f"its border shows a seam (a new edge along {seam_share:.0%} of its rim)"
     # Texture is compared past the feather's ramp, where the edit shows at full strength.
     inside = footprint & (inside_distance > ramp) & (inside_distance <= ramp + TEXTURE_BAND)
     outside = ~footprint & (outside_distance <= TEXTURE_BAND)
@@ -71,8 +75,9 @@ def _inner(inner: Box, outer: Box) -> Box:
 
 
 def _gradient(gray: np.ndarray) -> np.ndarray:
-    """Sobel gradient magnitude, in grey levels per pixel."""
-    return cv2.magnitude(cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3)) / 8
+    """Sobel gradient magnitude in grey levels per pixel, averaged over 3×3 so that one pixel's noise does not count."""
+    magnitude = cv2.magnitude(cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3))
+    return cv2.blur(magnitude / 8, (3, 3))
 
 
 def _texture_ratio(gray: np.ndarray, inside: np.ndarray, outside: np.ndarray) -> float:
