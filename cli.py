@@ -119,19 +119,27 @@ RUN_ONLY_OPTIONS = {"workers", "item_timeout"}
 
 
 def command_line(context: typer.Context) -> str:
-    """The command with every option as it took effect, so the card and manifest show how to repeat it."""
+    """The command with every option as it took effect, so the card and manifest show how to repeat it.
+
+    Paths appear as typed when relative; an absolute one (naming the user's machine) becomes a placeholder.
+    """
+    from datagen.public import public_path
+
     words = ["vzero", context.info_name or ""]
     for name, value in context.params.items():
         if name in RUN_ONLY_OPTIONS or value is None or (isinstance(value, (list, tuple)) and not value):
             continue
         if isinstance(value, (list, tuple)):
             value = ",".join(map(str, value))
-        words += [f"--{name.replace('_', '-')}", str(value)]
+        words += [f"--{name.replace('_', '-')}", public_path(str(value))]
     return shlex.join(words)
 
 
-def run_domain(context: typer.Context, domain_name: str, config) -> None:
-    """Shared body of the generation commands; the options every one of them has are read from `context`."""
+def run_domain(context: typer.Context, domain_name: str, config, num: int | None = None) -> None:
+    """Shared body of the generation commands; the options every one of them has are read from `context`.
+
+    `num` overrides `--num` where the command resolved it itself (e.g. from the number of source pairs).
+    """
     from datagen.progress import generation_progress
     from datagen.registry import get_domain
     from datagen.runner import RunOptions, run
@@ -139,7 +147,7 @@ def run_domain(context: typer.Context, domain_name: str, config) -> None:
     params = context.params
     options = RunOptions(
         out=params["out"],
-        num=params["num"],
+        num=params["num"] if num is None else num,
         seed=params["seed"],
         workers=params["workers"] or os.cpu_count() or 1,
         shard_size=params["shard_size"],
@@ -233,7 +241,10 @@ def clevr(
 def realworld(
     context: typer.Context,
     out: OutOption,
-    num: NumOption,
+    num: Annotated[
+        int | None,
+        typer.Option("--num", "-n", help="Number of pairs to make; with --pairs, the most to take (default: all)."),
+    ] = None,
     seed: SeedOption = 0,
     workers: WorkersOption = None,
     source: Annotated[
@@ -248,13 +259,34 @@ def realworld(
         list[str] | None,
         typer.Option(
             help="Edit kinds, comma-separated: recolor, remove, duplicate, move, mirror, resize, brightness, "
-            "retexture (default: all)."
+            "retexture (default: all but retexture)."
         ),
     ] = None,
-    changes: Annotated[int, typer.Option(help="Edits per pair, each on a different region.")] = 2,
+    changes: Annotated[int | None, typer.Option(help="Edits per pair, each on a different region (default 2).")] = None,
     max_side: Annotated[int, typer.Option(help="Shrink photos so their long side is at most this many pixels.")] = 1024,
     max_images: Annotated[
         int | None, typer.Option(help="Use only the first N usable images (default: all; 500 rows of a Hub dataset).")
+    ] = None,
+    pairs: Annotated[
+        str | None,
+        typer.Option(
+            help="Take before/after pairs from an image-editing dataset instead: hf:ORG/NAME or a local folder in "
+            "Hub layout (see --layout and the column options)."
+        ),
+    ] = None,
+    layout: Annotated[
+        str | None,
+        typer.Option(
+            help="Column names of a known --pairs dataset: magicbrush (default), hq-edit, ultraedit, imgedit."
+        ),
+    ] = None,
+    before_column: Annotated[str | None, typer.Option(help="--pairs: column of the unedited image.")] = None,
+    after_column: Annotated[str | None, typer.Option(help="--pairs: column of the edited image.")] = None,
+    instruction_column: Annotated[
+        str | None, typer.Option(help="--pairs: column of the edit instruction ('' for none).")
+    ] = None,
+    mask_column: Annotated[
+        str | None, typer.Option(help="--pairs: column of a mask of the edit, white where edited ('' for none).")
     ] = None,
     shard_size: Annotated[
         int, typer.Option(help="Pairs per Parquet shard (~1 MB a pair at 1024 px, held in memory until written).")
@@ -262,15 +294,56 @@ def realworld(
     shard: ShardOption = None,
     item_timeout: ItemTimeoutOption = 600.0,
 ) -> None:
-    """Real-photo pairs: regions of photos recoloured, removed, moved, mirrored, resized... with OpenCV."""
-    from realworld_edit.domain import RealworldConfig
+    """Real-photo pairs: regions of photos recoloured, removed, moved, resized... with OpenCV; or the pairs of an
+    image-editing dataset (--pairs), made exact by compositing."""
+    from realworld_edit.domain import RealworldConfig, open_edit_pairs
+    from realworld_edit.edit_pairs import LAYOUTS
 
+    if pairs is not None:
+        photo_only = {"--edits": edits, "--changes": changes, "--max-images": max_images}
+        given = [name for name, value in photo_only.items() if value]
+        if given:
+            raise typer.BadParameter(
+                f"{', '.join(given)} edit photos; they do not apply to --pairs", param_hint="--pairs"
+            )
+        layout = layout or "magicbrush"
+        if layout not in LAYOUTS:
+            raise typer.BadParameter(
+                f"unknown layout {layout!r}; choose from {', '.join(LAYOUTS)}", param_hint="--layout"
+            )
+        preset = LAYOUTS[layout]
+        config = RealworldConfig(
+            pairs=pairs,
+            source=source,
+            annotations=str(annotations) if annotations else None,
+            split=split,
+            max_side=max_side,
+            max_pairs=num,
+            before_column=before_column or preset.before,
+            after_column=after_column or preset.after,
+            instruction_column=preset.instruction if instruction_column is None else instruction_column or None,
+            mask_column=preset.mask if mask_column is None else mask_column or None,
+        )
+        run_domain(context, "realworld", config, num=len(open_edit_pairs(config)))
+        return
+    pair_only = {
+        "--layout": layout,
+        "--before-column": before_column,
+        "--after-column": after_column,
+        "--instruction-column": instruction_column,
+        "--mask-column": mask_column,
+    }
+    given = [name for name, value in pair_only.items() if value is not None]
+    if given:
+        raise typer.BadParameter(f"{', '.join(given)} apply only with --pairs", param_hint="--pairs")
+    if num is None:
+        raise typer.BadParameter("--num is required unless --pairs is given", param_hint="--num")
     fields = {
         "source": source,
         "split": split,
         "image_column": image_column,
         "annotations": str(annotations) if annotations else None,
-        "changes": changes,
+        "changes": 2 if changes is None else changes,
         "max_side": max_side,
         "max_images": max_images,
     }
@@ -341,8 +414,11 @@ def merge(
 ) -> None:
     """Merge dataset folders into one: a config per domain plus `all`; pair ids must stay unique."""
     from datagen.merge import merge as merge_datasets
+    from datagen.public import public_path
 
-    command = shlex.join(["vzero", "merge", *map(str, sources), "--out", str(out)])
+    command = shlex.join(
+        ["vzero", "merge", *(public_path(str(source)) for source in sources), "--out", public_path(str(out))]
+    )
     merged = merge_datasets(sources, out, command=command)
     console.print(f"merged {len(sources)} folders into {merged}   card: {merged / 'README.md'}")
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,59 @@ CITATION = """@misc{wang2025visionzeroscalablevlmselfimprovement,
   primaryClass  = {cs.CV},
   url           = {https://arxiv.org/abs/2509.25541}
 }"""
+
+
+SYNTHETIC_LICENCE = "cc-by-4.0"
+"""What a dataset whose generator states no licence is published under: its pairs are made by the tool alone."""
+HUB_LICENCE_ID = re.compile(r"^[a-z0-9][a-z0-9.+-]*$")
+"""The shape of a licence id the Hub's `license` field takes (`cc0-1.0`, `cc-by-nc-4.0`, `other`, ...)."""
+
+
+@dataclass(frozen=True)
+class DataLicence:
+    """The licence a dataset card declares, and why, for pairs made from someone else's images.
+
+    Attributes:
+        id: the Hub licence id, e.g. `cc0-1.0`; `other` when the sources' licences are mixed or unknown.
+        note: what the sources state (per image licence counts, the dataset's declared licence, or that
+            none is known), shown in the card so that a publisher can check it.
+    """
+
+    id: str
+    note: str = ""
+
+    def to_json(self) -> dict[str, str]:
+        return asdict(self)
+
+
+def hub_licence_id(text: str) -> str | None:
+    """`text` as a Hub licence id (`"CC0-1.0"` -> `"cc0-1.0"`), or None when it is a sentence, not an id."""
+    candidate = text.strip().lower()
+    return candidate if HUB_LICENCE_ID.match(candidate) else None
+
+
+def combined_licence(licences: list[DataLicence]) -> DataLicence:
+    """One licence for a folder merging several: theirs when all agree, else `other` with each one named."""
+    ids = {licence.id for licence in licences}
+    if len(ids) == 1 and not any(licence.note for licence in licences):
+        return licences[0]
+    notes = [f"{licence.id}" + (f" ({licence.note})" if licence.note else "") for licence in licences]
+    if len(ids) == 1:
+        return DataLicence(licences[0].id, "; ".join(dict.fromkeys(notes)))
+    return DataLicence("other", "the merged folders differ: " + "; ".join(dict.fromkeys(notes)))
+
+
+def manifest_licence(manifest: dict[str, Any] | None) -> DataLicence:
+    """The licence a folder's manifest records (a merge's: its sources' combined), default `SYNTHETIC_LICENCE`."""
+    if manifest is None:
+        return DataLicence(SYNTHETIC_LICENCE)
+    if "sources" in manifest:
+        return combined_licence([_recorded(source.get("licence")) for source in manifest["sources"]])
+    return _recorded(manifest.get("licence"))
+
+
+def _recorded(value: dict[str, str] | None) -> DataLicence:
+    return DataLicence(**value) if value else DataLicence(SYNTHETIC_LICENCE)
 
 
 def size_category(records: int) -> str:
@@ -53,11 +108,11 @@ def dataset_info(dataset_dir: Path, config: DatasetConfig, stats: DatasetStats) 
     }
 
 
-def yaml_header(dataset_dir: Path, stats: DatasetStats) -> str:
+def yaml_header(dataset_dir: Path, stats: DatasetStats, licence: DataLicence) -> str:
     """Front matter the Hub reads: licence, tasks, tags, one config per domain (plus `all`) and the features."""
     configs = dataset_configs(dataset_dir)
     metadata = {
-        "license": "cc-by-4.0",
+        "license": licence.id,
         "task_categories": ["image-text-to-text", "visual-question-answering"],
         "tags": ["vision-zero", "spot-the-difference", "synthetic", *sorted(stats.domains)],
         "size_categories": [size_category(stats.records)],
@@ -100,6 +155,13 @@ def contents(stats: DatasetStats) -> list[str]:
         f"Generation retried {stats.retried} attempts that failed the quality gate and skipped {stats.skipped} "
         f"items (see `report.jsonl`).",
     ]
+
+
+def licence_section(licence: DataLicence) -> list[str]:
+    """What the `license` field rests on; for images from elsewhere, their sources' own terms."""
+    if licence.id == SYNTHETIC_LICENCE and not licence.note:
+        return ["## Licence", f"`{licence.id}`: the pairs are made by vision-zero from generated content."]
+    return ["## Licence", f"`{licence.id}`" + (f": {licence.note}" if licence.note else "")]
 
 
 def load_section(dataset_dir: Path, name: str, repo_id: str | None) -> list[str]:
@@ -145,8 +207,9 @@ def card_text(
 ) -> str:
     """The whole card as Markdown; `name` (default: the folder's) titles it when no `repo_id` is known."""
     name = name or dataset_dir.resolve().name
+    licence = manifest_licence(manifest)
     sections = [
-        yaml_header(dataset_dir, stats),
+        yaml_header(dataset_dir, stats, licence),
         f"# {repo_id or name}",
         "Spot-the-difference image pairs for training vision-language models with the Vision-Zero "
         '"Who is the spy?" self-play game. Each record holds a *civilian* image, a subtly different *spy* '
@@ -154,6 +217,7 @@ def card_text(
         "sentence describing them.",
         "![preview](preview.png)",
         *contents(stats),
+        *licence_section(licence),
         *load_section(dataset_dir, name, repo_id),
     ]
     if manifest is not None:

@@ -26,6 +26,14 @@ class InputError(VzeroError, ValueError):
         self.reason = reason
 
 
+class UnusableItem(InputError):
+    """The input an index maps to cannot become a pair, whatever the seed (e.g. a source pair whose edit is global).
+
+    The runner skips the item at once instead of retrying it with derived seeds, and does not count it
+    towards the "most items fail, so this is a bug" abort: it is a property of the input, listed in the report.
+    """
+
+
 class QualityRejected(VzeroError):
     """A generated pair failed the quality gate; the runner regenerates it from a derived seed."""
 

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 import datagen
 from datagen import manifest as manifests
-from datagen.card import write_card
+from datagen.card import manifest_licence, write_card
 from datagen.configs import ALL_CONFIG, DEFAULT_CONFIG, domain_folder
 from datagen.errors import ConfigError, DatasetError
 from datagen.preview import write_preview
@@ -113,7 +113,12 @@ def merged_manifest(
         },
         "command": command,
         "sources": [
-            {"name": source.resolve().name, "command": manifest["command"], "counts": manifest["counts"]}
+            {
+                "name": source.resolve().name,
+                "command": manifest["command"],
+                "counts": manifest["counts"],
+                "licence": manifest_licence(manifest).to_json(),
+            }
             for source, manifest in zip(sources, source_manifests)
         ],
         "num_shards": len(layout),

@@ -28,6 +28,8 @@ class PairGenerator(Protocol):
 
     It is part of the run's fingerprint: resuming after the inputs changed would mix old and new data.
     """
+    # Optionally also `licence: datagen.card.DataLicence`, for pairs made from images with their own terms
+    # (the card declares it); a generator without one makes synthetic pairs, published as `SYNTHETIC_LICENCE`.
 
     def __call__(self, index: int, seed: int) -> Pair:
         """The pair for `index`, using only randomness derived from `seed`."""

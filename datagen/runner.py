@@ -23,6 +23,7 @@ from datagen.card import write_card
 from datagen.errors import ConfigError, GenerationError, ResumeMismatchError
 from datagen.pool import WorkerPool
 from datagen.preview import write_preview
+from datagen.public import PathScrubber, public_config
 from datagen.registry import Domain, PairGenerator
 from datagen.shards import DATA_DIR, ShardPlan, plan_shards, remove_stale_temporaries, select_shards, write_shard
 from datagen.worker import ItemOutcome, WorkerSpec
@@ -127,9 +128,10 @@ def prepare_out_dir(out: Path) -> None:
 
 def open_run(domain: Domain, config: Any, options: RunOptions, generator: PairGenerator) -> dict[str, Any]:
     """Start a manifest, or check that the existing one was made by the same command on the same inputs."""
+    scrubber = PathScrubber.for_config(dataclasses.asdict(config))
     wanted = manifests.fingerprint(
         domain=domain.name,
-        config=dataclasses.asdict(config),
+        config=public_config(dataclasses.asdict(config)),
         inputs=generator.input_digest,
         num=options.num,
         seed=options.seed,
@@ -146,14 +148,21 @@ def open_run(domain: Domain, config: Any, options: RunOptions, generator: PairGe
         manifest = {
             "format": manifests.FORMAT_VERSION,
             "fingerprint": wanted,
-            "command": options.command,
+            "command": scrubber.scrub(options.command),
             "num_shards": len(plan_shards(options.num, options.shard_size)),
             "shards": {},
             "input_report": [
-                {"event": "input_skipped", "source": error.source, "reason": error.reason}
+                {
+                    "event": "input_skipped",
+                    "source": scrubber.scrub(error.source),
+                    "reason": scrubber.scrub(error.reason),
+                }
                 for error in generator.skipped_inputs
             ],
         }
+        licence = getattr(generator, "licence", None)
+        if licence is not None:
+            manifest["licence"] = licence.to_json()
         manifests.write_manifest(options.out, manifest)
         return manifest
 
@@ -207,6 +216,8 @@ class ShardCollector:
         self.records = 0
         self.retried = 0
         self.skipped = 0
+        self.unusable = 0
+        """Skipped because their input cannot become a pair: not a sign of a bug, so not in the abort rule."""
         self.finished_items = 0
         self.first_failure = ""
 
@@ -215,7 +226,10 @@ class ShardCollector:
         self.retried += sum(event["event"] == "retried" for event in outcome.events)
         if outcome.row is None:
             self.skipped += 1
-            self.first_failure = self.first_failure or outcome.events[-1]["reason"]
+            if outcome.events[-1].get("unusable"):
+                self.unusable += 1
+            else:
+                self.first_failure = self.first_failure or outcome.events[-1]["reason"]
         self.check_failure_rate()
         plan = self.plans[bisect.bisect_right(self.starts, outcome.index) - 1]
         bucket = self.outcomes[plan.number]
@@ -225,10 +239,10 @@ class ShardCollector:
             del self.outcomes[plan.number]
 
     def check_failure_rate(self) -> None:
-        if self.skipped >= ABORT_AFTER_FAILURES and self.skipped * 2 > self.finished_items:
+        failed, tried = self.skipped - self.unusable, self.finished_items - self.unusable
+        if failed >= ABORT_AFTER_FAILURES and failed * 2 > tried:
             raise GenerationError(
-                f"{self.skipped} of {self.finished_items} items failed every attempt; stopping. "
-                f"First reason: {self.first_failure}"
+                f"{failed} of {tried} items failed every attempt; stopping. First reason: {self.first_failure}"
             )
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from datagen.errors import UnusableItem
+from datagen.public import PathScrubber
 from datagen.quality import QualityGate
 from datagen.record import encode_pair
 from datagen.registry import PairGenerator
@@ -46,13 +49,41 @@ def make_item(spec: WorkerSpec, generator: PairGenerator, index: int, first_atte
 
     Any exception from the domain counts as a failed attempt with its reason recorded: one bad item
     must not end a run of thousands. The runner aborts when most items fail, so a bug still surfaces.
+    `UnusableItem` ends the item at once (another seed cannot help), as an event marked `"unusable": true`.
+    Reasons and the record's texts pass through a `PathScrubber`: both are published.
     """
+    scrubber = PathScrubber.for_config(dataclasses.asdict(spec.config))
+    outcome = _attempts(spec, generator, index, first_attempt)
+    for event in outcome.events:
+        event["reason"] = scrubber.scrub(event["reason"])
+    if outcome.row is not None:
+        for key in ("description", "meta"):
+            outcome.row[key] = scrubber.scrub(outcome.row[key])
+        outcome.row["edits"] = scrubber.scrub_tree(outcome.row["edits"])
+    return outcome
+
+
+def _attempts(spec: WorkerSpec, generator: PairGenerator, index: int, first_attempt: int) -> ItemOutcome:
+    """The attempts of `make_item`, from `first_attempt` on, until one passes or none is left."""
     events: list[dict[str, Any]] = []
     for attempt in range(first_attempt, spec.max_attempts):
         seed = item_seed(spec.run_seed, index, attempt)
         try:
             pair = generator(index, seed)
             spec.quality.check(pair)
+        except UnusableItem as error:
+            reason = f"{type(error).__name__}: {error}"
+            events.append(
+                {
+                    "index": index,
+                    "attempt": attempt,
+                    "seed": seed,
+                    "event": "skipped",
+                    "reason": reason,
+                    "unusable": True,
+                }
+            )
+            return ItemOutcome(index, None, events)
         except Exception as error:  # noqa: BLE001 - recorded in the report, see docstring
             reason = f"{type(error).__name__}: {error}"
             events.append({"index": index, "attempt": attempt, "seed": seed, "event": "retried", "reason": reason})

@@ -84,7 +84,7 @@ def load_annotations(path: Path, entries: Sequence[SourceEntry]) -> tuple[Annota
         The index (None when the file as a whole is unusable) and one error per unusable file, image
         record or annotation.
     """
-    source = str(path)
+    source = path.name  # errors reach the published report: never the file's absolute path
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except OSError as error:

@@ -75,7 +75,7 @@ def builtin_entries() -> tuple[list[SourceEntry], list[InputError]]:
     for photo in BUILTIN_PHOTOS:
         path = root / photo.file
         if not path.is_file():
-            skipped.append(InputError(f"builtin/{photo.name}", f"{path} is not in this scikit-image install"))
+            skipped.append(InputError(f"builtin/{photo.name}", f"{photo.file} is not in this scikit-image install"))
             continue
         try:
             file = probe_image(path, root=root)

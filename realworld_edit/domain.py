@@ -1,8 +1,10 @@
-"""The real-photo domain: its config, the pair generator (photo -> regions -> edits -> composite), its registration."""
+"""The real-photo domain: its config, the pair generator (photo -> regions -> edits -> composite), its registration.
+
+With `pairs` set, the pairs come from an existing image-editing dataset instead (`instructed`).
+"""
 
 from __future__ import annotations
 
-import math
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -10,6 +12,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from datagen.card import DataLicence
 from datagen.errors import ConfigError, QualityRejected
 from datagen.masks import boxes_from_mask, channel_max, difference_mask, dilate
 from datagen.quality import QualityGate
@@ -17,8 +20,15 @@ from datagen.record import Pair, png_bytes
 from datagen.registry import Domain, register_domain
 from datagen.seeding import item_rng
 from realworld_edit.blending import Box, apply_patch, crop, fill_holes, grow_box, merged, place
-from realworld_edit.edits import EDIT_KINDS, EditContext, EditOutcome
+from realworld_edit.difficulty import difficulty
+from realworld_edit.edit_pairs import EditPairSource, PairColumns, open_pairs
+from realworld_edit.edits import DEFAULT_EDIT_KINDS, EDIT_KINDS, EditContext, EditOutcome
+from realworld_edit.images import MIN_SIDE
+from realworld_edit.instructed import InstructedPairGenerator
+from realworld_edit.licences import source_licence
 from realworld_edit.regions import Region, annotated_regions, propose_regions
+from realworld_edit.seams import seam_problem
+from realworld_edit.sourced import SourcedGenerator
 from realworld_edit.sources import DEFAULT_MAX_SIDE, ImageSource, SourceImage, open_source
 from realworld_edit.wording import describe
 
@@ -50,7 +60,7 @@ class RealworldConfig:
     """Image column of a Hub dataset."""
     annotations: str | None = None
     """COCO-style instances JSON whose object masks are edited instead of proposed regions."""
-    edit_kinds: tuple[str, ...] = tuple(EDIT_KINDS)
+    edit_kinds: tuple[str, ...] = DEFAULT_EDIT_KINDS
     """Edit kinds to draw from."""
     changes: int = 2
     """Edits per pair, each on a different region (1..4)."""
@@ -58,6 +68,19 @@ class RealworldConfig:
     """Photos are shrunk so that their long side is at most this many pixels."""
     max_images: int | None = None
     """Use only the first this many usable images (a Hub dataset: the first rows streamed; default 500 there)."""
+    pairs: str | None = None
+    """An image-editing dataset (`hf:ORG/NAME` or a local folder in Hub layout) whose before/after pairs become
+    the pairs, instead of editing photos; `source`, `annotations`, `edit_kinds` and `changes` do not apply."""
+    before_column: str = "source_img"
+    """Column of the unedited image (`pairs` only); the default is MagicBrush's."""
+    after_column: str = "target_img"
+    """Column of the edited image (`pairs` only)."""
+    instruction_column: str | None = "instruction"
+    """Column of the edit instruction, which becomes the description (`pairs` only; None: the dataset has none)."""
+    mask_column: str | None = None
+    """Column of a mask of the edit, white where edited (`pairs` only; None: the change is computed)."""
+    max_pairs: int | None = None
+    """Read only the first this many rows of the pair dataset (None: all)."""
 
 
 @dataclass(frozen=True)
@@ -70,21 +93,19 @@ class Photo:
     """The photo encoded once: it is the civilian image of every pair made from it."""
 
 
-class RealworldPairGenerator:
+class RealworldPairGenerator(SourcedGenerator):
     """Makes real-photo pairs; build one per worker process, since it keeps decoded photos."""
 
     def __init__(self, config: RealworldConfig, source: ImageSource) -> None:
+        super().__init__(source)
+        self.source: ImageSource = source
         self.config = config
-        self.skipped_inputs = list(source.skipped)
-        self.source = source
         self._photos: OrderedDict[int, Photo] = OrderedDict()
-        # One worker per core: OpenCV's own thread pool would only oversubscribe the cores.
-        cv2.setNumThreads(1)
 
     @property
-    def input_digest(self) -> str:
-        """The source's digest; computed only when the runner's parent asks for it."""
-        return self.source.digest
+    def licence(self) -> DataLicence:
+        """What the card declares: from the licences the source states for its images."""
+        return source_licence((entry.licence for entry in self.source.entries), self.source.declared_licence)
 
     def __call__(self, index: int, seed: int) -> Pair:
         """The pair of `seed`: draw a photo, edit `changes` different regions, composite, measure.
@@ -122,7 +143,7 @@ class RealworldPairGenerator:
             diff_boxes=boxes_from_mask(mask, merge_radius=feather),
             edits=[outcome.edit for outcome in outcomes],
             description=describe([outcome.clause for outcome in outcomes]),
-            difficulty=difficulty(mask, outcomes),
+            difficulty=difficulty(mask, [EDIT_KINDS[outcome.edit.op].subtlety for outcome in outcomes]),
             meta={
                 "source": photo.image.meta(),
                 "size": [width, height],
@@ -140,7 +161,13 @@ class RealworldPairGenerator:
             return self._photos[index]
         image = self.source.load(index)
         height, width = image.pixels.shape[:2]
-        regions = annotated_regions(image.objects, height, width) or propose_regions(image.pixels)
+        regions = annotated_regions(image.objects, height, width)
+        if len(regions) < self.config.changes:
+            # Fewer annotated objects than edits per pair: proposals clear of the annotated ones make up the rest.
+            taken = np.zeros((height, width), bool)
+            for region in regions:
+                crop(taken, region.box)[region.mask] = True
+            regions += [r for r in propose_regions(image.pixels) if not crop(taken, r.box)[r.mask].any()]
         photo = Photo(image, tuple(regions), png_bytes(image.pixels))
         self._photos[index] = photo
         if len(self._photos) > CACHED_PHOTOS:
@@ -165,7 +192,7 @@ class RealworldPairGenerator:
             except QualityRejected as error:
                 reason = str(error)
                 continue
-            reason = why_refused(context.image, outcome, region)
+            reason = why_refused(context.image, outcome, region, context.feather)
             if not reason:
                 return outcome, region
         raise QualityRejected(f"no acceptable edit in {EDIT_DRAWS} draws; last: {reason}")
@@ -181,8 +208,8 @@ def _claim(occupied: np.ndarray, box: Box, mask: np.ndarray, gap: int) -> None:
     crop(occupied, grown)[dilate(place(mask, box, grown), gap)] = True
 
 
-def why_refused(image: np.ndarray, outcome: EditOutcome, region: Region) -> str:
-    """Why the edit must be drawn again (too large, or too subtle to see), or "" when it is fine."""
+def why_refused(image: np.ndarray, outcome: EditOutcome, region: Region, feather: int) -> str:
+    """Why the edit must be drawn again (too large, too subtle to see, or seamed), or "" when it is fine."""
     change = merged(image, outcome.patches)
     area = int(change.footprint.sum()) / (image.shape[0] * image.shape[1])
     if area > MAX_EDIT_AREA:
@@ -192,26 +219,18 @@ def why_refused(image: np.ndarray, outcome: EditOutcome, region: Region) -> str:
     needed = max(QUALITY.min_changed_pixels, MIN_VISIBLE_SHARE * region.area)
     if clear < needed:
         return f"{outcome.edit.op} of {outcome.edit.target} changed only {clear} pixels clearly (needs {needed:.0f})"
-    return ""
+    seam = seam_problem(image, change, feather)
+    return f"{outcome.edit.op} of {outcome.edit.target}: {seam}" if seam else ""
 
 
-def difficulty(mask: np.ndarray, outcomes: Sequence[EditOutcome]) -> float:
-    """0 easy .. 1 hard: half from how small the changed area is, half from how subtle the edit kinds are.
-
-    Areas are read on a log scale: 0.1% of the photo is hard to find, 20% is obvious.
-    """
-    area = max(float(mask.mean()), 1e-6)
-    smallness = 1.0 - min(1.0, max(0.0, math.log10(area / 1e-3) / math.log10(0.2 / 1e-3)))
-    subtlety = float(np.mean([EDIT_KINDS[outcome.edit.op].subtlety for outcome in outcomes]))
-    return round(0.5 * smallness + 0.5 * subtlety, 4)
-
-
-def make_generator(config: RealworldConfig) -> RealworldPairGenerator:
-    """Validate `config` (before any work), open the image source and build the generator.
+def make_generator(config: RealworldConfig) -> RealworldPairGenerator | InstructedPairGenerator:
+    """Validate `config` (before any work), open the image (or pair) source and build the generator.
 
     Raises:
-        ConfigError: a value is out of range or unknown, or the source holds no usable image.
+        ConfigError: a value is out of range or unknown, or the source holds no usable image (or pair).
     """
+    if config.pairs is not None:
+        return InstructedPairGenerator(open_edit_pairs(config), QUALITY)
     validate(config)
     source = open_source(
         config.source,
@@ -224,8 +243,27 @@ def make_generator(config: RealworldConfig) -> RealworldPairGenerator:
     return RealworldPairGenerator(config, source)
 
 
+def open_edit_pairs(config: RealworldConfig) -> EditPairSource:
+    """The pair dataset `config.pairs` names, with its columns, opened (and cached) once.
+
+    Raises:
+        ConfigError: a value is out of range (see `validate`), or see `edit_pairs.open_pairs`.
+    """
+    validate(config)
+    columns = PairColumns(config.before_column, config.after_column, config.instruction_column, config.mask_column)
+    return open_pairs(
+        config.pairs, columns=columns, split=config.split, max_pairs=config.max_pairs, max_side=config.max_side
+    )
+
+
 def validate(config: RealworldConfig) -> None:
     """Raise `ConfigError` naming the first bad value and what is allowed."""
+    if config.pairs is not None:
+        given = [name for name in ("source", "annotations") if getattr(config, name) is not None]
+        if given:
+            raise ConfigError(f"--pairs takes its images from the pair dataset; drop {', '.join(given)}")
+        if config.max_pairs is not None and (not isinstance(config.max_pairs, int) or config.max_pairs < 1):
+            raise ConfigError(f"max_pairs must be a positive integer or None, got {config.max_pairs!r}")
     if not config.edit_kinds:
         raise ConfigError(f"edit_kinds is empty; choose from {', '.join(EDIT_KINDS)}")
     for name in config.edit_kinds:
@@ -233,8 +271,8 @@ def validate(config: RealworldConfig) -> None:
             raise ConfigError(f"unknown edit kind {name!r}; choose from {', '.join(EDIT_KINDS)}")
     if not isinstance(config.changes, int) or not 1 <= config.changes <= MAX_CHANGES:
         raise ConfigError(f"changes must be an integer from 1 to {MAX_CHANGES}, got {config.changes!r}")
-    if not isinstance(config.max_side, int) or config.max_side > MAX_SIDE:
-        raise ConfigError(f"max_side must be an integer of at most {MAX_SIDE} pixels, got {config.max_side!r}")
+    if not isinstance(config.max_side, int) or not MIN_SIDE <= config.max_side <= MAX_SIDE:
+        raise ConfigError(f"max_side must be an integer from {MIN_SIDE} to {MAX_SIDE} pixels, got {config.max_side!r}")
 
 
 DOMAIN = register_domain(

@@ -18,7 +18,9 @@ import numpy as np
 from datagen.errors import QualityRejected
 from datagen.record import Edit
 from realworld_edit.blending import Box, Patch, apply_patch, blend, crop, feather, grow_box, place, poisson_paste
+from realworld_edit.inpaint import fill_hole
 from realworld_edit.regions import BORDER, Region
+from realworld_edit.surroundings import MAX_MISMATCH, Ring, plain_problem
 from realworld_edit.wording import (
     RECOLOR_TARGETS,
     at,
@@ -29,10 +31,12 @@ from realworld_edit.wording import (
     typical_colour,
 )
 
-INPAINT_SIDE = 128
-"""Long side, in pixels, a hole's surroundings are shrunk to before inpainting; the fill is smooth anyway."""
 POISSON_SHARE = 0.3
 """Share of pastes blended by Poisson cloning instead of a feathered alpha paste."""
+SMALL_SHARE, LARGE_SHARE = 0.015, 0.06
+"""Shares of the image below which an unlabelled object is called small, above which large."""
+HOLE_GROWTH = 0.08
+"""A removed object's hole is grown by this share of its box's long side (at least 2 px): edges bleed."""
 SPOT_TRIES = 40
 """Random places tried when looking for free room to paste into."""
 RESIZE_FACTORS = ((0.55, 0.75), (1.3, 1.6))
@@ -117,7 +121,8 @@ def recolor(context: EditContext, region: Region) -> EditOutcome:
 
 
 def remove(context: EditContext, region: Region) -> EditOutcome:
-    """Inpaint the region away from its surroundings (Telea)."""
+    """Fill the region in from its surroundings (`inpaint.fill_hole`: structure plus borrowed grain)."""
+    _plain(context, region)
     return EditOutcome(
         Edit("remove", _target(region), "present", "absent"),
         (_filled(context.image, region, context.feather),),
@@ -128,6 +133,7 @@ def remove(context: EditContext, region: Region) -> EditOutcome:
 
 def duplicate(context: EditContext, region: Region) -> EditOutcome:
     """Paste a copy of the region's object into free room elsewhere."""
+    _plain(context, region)
     destination = _free_spot(context, region, _size(region.box), other_cell=False)
     blending = _blending(context)
     patch = _paste(context.image, crop(context.image, region.box), region.mask, destination, context.feather, blending)
@@ -143,6 +149,7 @@ def duplicate(context: EditContext, region: Region) -> EditOutcome:
 
 def move(context: EditContext, region: Region) -> EditOutcome:
     """Inpaint the region away and paste its object into free room in another third of the image."""
+    _plain(context, region)
     destination = _free_spot(context, region, _size(region.box), other_cell=True)
     blending = _blending(context)
     hole = _filled(context.image, region, context.feather)
@@ -158,6 +165,7 @@ def move(context: EditContext, region: Region) -> EditOutcome:
 
 def mirror(context: EditContext, region: Region) -> EditOutcome:
     """Flip the region's object left to right in place (over an inpainted background)."""
+    _plain(context, region)
     hole = _filled(context.image, region, context.feather)
     canvas = context.image.copy()
     apply_patch(canvas, hole)
@@ -173,6 +181,7 @@ def mirror(context: EditContext, region: Region) -> EditOutcome:
 
 def resize(context: EditContext, region: Region) -> EditOutcome:
     """Shrink or grow the region's object about its centre (over an inpainted background)."""
+    _plain(context, region)
     height, width = context.image.shape[:2]
     low, high = RESIZE_FACTORS[int(context.rng.integers(len(RESIZE_FACTORS)))]
     factor = float(context.rng.uniform(low, high))
@@ -268,12 +277,19 @@ EDIT_KINDS: dict[str, EditKind] = {
     )
 }
 """Every edit kind by name; `--edits` chooses among these."""
+DEFAULT_EDIT_KINDS = tuple(name for name in EDIT_KINDS if name != "retexture")
+"""The kinds drawn unless `--edits` says otherwise: a borrowed texture inside an object's outline reads as
+pasted whatever the blending, so `retexture` is there only on request."""
 
 
 def _subject(image: np.ndarray, region: Region) -> str:
-    """'the red region at the upper left' / 'the brown dog at the centre'."""
+    """'the small red object at the upper left' / 'the brown dog at the centre': the category where one is known."""
     colour = colour_name(typical_colour(crop(image, region.box), region.mask))
-    return f"the {colour} {region.label or 'region'} {at(_where(image, region.box))}"
+    if region.label:
+        return f"the {colour} {region.label} {at(_where(image, region.box))}"
+    share = region.area / (image.shape[0] * image.shape[1])
+    size = "small " if share < SMALL_SHARE else "large " if share > LARGE_SHARE else ""
+    return f"the {size}{colour} object {at(_where(image, region.box))}"
 
 
 def _target(region: Region) -> str:
@@ -298,21 +314,15 @@ def _blending(context: EditContext) -> str:
 
 
 def _filled(image: np.ndarray, region: Region, radius: int) -> Patch:
-    """A patch that inpaints the region (grown by a little, since object edges bleed into the background)."""
+    """A patch that fills the region in from its surroundings (grown by a little, since object edges bleed)."""
     height, width = image.shape[:2]
     box = grow_box(region.box, max(3 * radius, max(_size(region.box)) // 4), width, height)
-    hole = cv2.dilate(place(region.mask, region.box, box).astype(np.uint8), np.ones((5, 5), np.uint8))
-    original = crop(image, box)
-    shrink = min(1.0, INPAINT_SIDE / max(_size(box)))
-    if shrink < 1.0:
-        size = (max(1, round((box[2] - box[0]) * shrink)), max(1, round((box[3] - box[1]) * shrink)))
-        small_hole = (cv2.resize(hole.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0).astype(np.uint8)
-        small = cv2.inpaint(cv2.resize(original, size, interpolation=cv2.INTER_AREA), small_hole, 3, cv2.INPAINT_TELEA)
-        filled = cv2.resize(small, _size(box), interpolation=cv2.INTER_LINEAR)
-    else:
-        filled = cv2.inpaint(original, hole, 3, cv2.INPAINT_TELEA)
-    alpha = feather(hole.astype(bool), radius, grow=radius)
-    return Patch(box, blend(original, filled, alpha), alpha > 0)
+    grow = max(2, round(HOLE_GROWTH * max(_size(region.box))))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
+    hole = cv2.dilate(place(region.mask, region.box, box).astype(np.uint8), kernel).astype(bool)
+    alpha = feather(hole, radius, grow=radius)
+    footprint = alpha > 0
+    return Patch(box, blend(crop(image, box), fill_hole(image, box, footprint), alpha), footprint)
 
 
 def _paste(
@@ -343,17 +353,37 @@ def _spot(rng: np.random.Generator, size: tuple[int, int], width: int, height: i
 
 
 def _free_spot(context: EditContext, region: Region, size: tuple[int, int], *, other_cell: bool) -> Box:
-    """A box of `size` clear of the region, earlier edits and the border, optionally in another 3×3 cell."""
+    """The box of `size` whose surroundings best match the region's, clear of it, earlier edits and the border.
+
+    Of `SPOT_TRIES` random boxes (in another 3×3 cell when `other_cell`), the one where the ring around the
+    pasted object has the colour of the ring it left; none is taken when even that one differs by more than
+    `surroundings.MAX_MISMATCH`, since the object would carry a fringe of its old background.
+    """
     height, width = context.image.shape[:2]
     gap = 3 * context.feather + 2
     keep_out = grow_box(region.box, max(gap, max(_size(region.box)) // 4 + context.feather), width, height)
     here = _where(context.image, region.box)
+    ring = Ring.around(region.box, region.mask)
+    wanted, _ = ring.colour(context.image, (region.box[0], region.box[1]))
+    best, best_mismatch = None, np.inf
     for _ in range(SPOT_TRIES):
         spot = _spot(context.rng, size, width, height)
-        if _overlap(spot, keep_out):
+        if _overlap(spot, keep_out) or (other_cell and _where(context.image, spot) == here):
             continue
-        if other_cell and _where(context.image, spot) == here:
+        if crop(context.occupied, grow_box(spot, gap, width, height)).any():
             continue
-        if not crop(context.occupied, grow_box(spot, gap, width, height)).any():
-            return spot
-    raise QualityRejected(f"no free room for a {size[0]}x{size[1]} object away from {region.box}")
+        distance = float(np.linalg.norm(ring.colour(context.image, (spot[0], spot[1]))[0] - wanted))
+        if distance < best_mismatch:
+            best, best_mismatch = spot, distance
+    if best is None or best_mismatch > MAX_MISMATCH:
+        raise QualityRejected(
+            f"no free room with surroundings like those of the {size[0]}x{size[1]} object at {region.box}"
+        )
+    return best
+
+
+def _plain(context: EditContext, region: Region) -> None:
+    """Refuse a geometric edit of a region whose surroundings are too busy to cut it out cleanly."""
+    problem = plain_problem(context.image, region.box, region.mask)
+    if problem:
+        raise QualityRejected(problem)

@@ -52,12 +52,15 @@ class ImageFile:
         format: Pillow's format name, from the file's signature (not its suffix).
         width: displayed width in pixels, i.e. after the EXIF orientation is applied.
         height: displayed height in pixels.
+        name: how errors name it: relative to its source's root, never an absolute path of the machine
+            (errors end up in a published `report.jsonl`).
     """
 
     path: Path
     format: str
     width: int
     height: int
+    name: str = ""
 
 
 def list_image_files(root: Path) -> tuple[list[tuple[str, Path]], list[InputError]]:
@@ -71,14 +74,15 @@ def list_image_files(root: Path) -> tuple[list[tuple[str, Path]], list[InputErro
     real_root = root.resolve()
 
     def unlistable(error: OSError) -> None:
-        skipped.append(InputError(str(error.filename), f"cannot list folder: {error.strerror or error}"))
+        name = relative_name(Path(str(error.filename)), root)
+        skipped.append(InputError(name, f"cannot list folder: {error.strerror or 'unreadable'}"))
 
     for folder, folders, files in os.walk(root, onerror=unlistable, followlinks=False):
         for name in folders:
             linked = Path(folder) / name
             if linked.is_symlink() and not _inside(linked.resolve(), real_root):
                 skipped.append(
-                    InputError(str(linked), f"folder symlink points outside the source folder ({linked.resolve()})")
+                    InputError(relative_name(linked, root), "folder symlink points outside the source folder")
                 )
         for name in files:
             path = Path(folder) / name
@@ -89,24 +93,25 @@ def list_image_files(root: Path) -> tuple[list[tuple[str, Path]], list[InputErro
     return found, skipped
 
 
-def probe_image(path: Path, *, root: Path | None = None) -> ImageFile:
+def probe_image(path: Path, *, root: Path | None = None, name: str | None = None) -> ImageFile:
     """Check a file from its first bytes and header alone; no pixel is decoded.
 
     Args:
         path: the file.
         root: the source folder; a symlink resolving outside it is refused.
+        name: how errors name the file; default its path relative to `root` (or as given without one).
 
     Raises:
         InputError: a symlink out of `root` or dangling, an empty, oversized or unreadable file, a file
             that is not an image of a supported format, an image below `MIN_SIDE` or above `MAX_PIXELS`.
     """
-    source = str(path)
+    source = name or (relative_name(path, root) if root is not None else str(path))
     if path.is_symlink():
         target = path.resolve()
         if root is not None and not _inside(target, root.resolve()):
-            raise InputError(source, f"symlink points outside the source folder (to {target})")
+            raise InputError(source, "symlink points outside the source folder")
         if not target.exists():
-            raise InputError(source, f"broken symlink (to {target})")
+            raise InputError(source, "broken symlink")
     try:
         size = path.stat().st_size
         if size == 0:
@@ -116,12 +121,12 @@ def probe_image(path: Path, *, root: Path | None = None) -> ImageFile:
         with path.open("rb") as handle:
             head = handle.read(_HEAD_BYTES)
     except OSError as error:
-        raise InputError(source, f"cannot read file: {error.strerror or error}") from error
+        raise InputError(source, f"cannot read file: {error.strerror or _message(error, path)}") from error
     image_format = sniff_format(head, source)
     width, height = _header_size(path, image_format, source)
     if min(width, height) < MIN_SIDE:
         raise InputError(source, f"image is {width}x{height} pixels; the shorter side must be at least {MIN_SIDE}")
-    return ImageFile(path=path, format=image_format, width=width, height=height)
+    return ImageFile(path=path, format=image_format, width=width, height=height, name=source)
 
 
 def sniff_format(head: bytes, source: str) -> str:
@@ -153,7 +158,7 @@ def decode_image(file: ImageFile, *, max_side: int | None = None) -> np.ndarray:
     Raises:
         InputError: the file is gone, unreadable, truncated or corrupt.
     """
-    source = str(file.path)
+    source = file.name or file.path.name
     width, height = (file.width, file.height) if max_side is None else target_size(file.width, file.height, max_side)
     try:
         with Image.open(file.path, formats=[file.format]) as image:
@@ -164,9 +169,11 @@ def decode_image(file: ImageFile, *, max_side: int | None = None) -> np.ndarray:
             ImageOps.exif_transpose(image, in_place=True)
             pixels = to_rgb(image)
     except OSError as error:
-        raise InputError(source, f"cannot decode {file.format} image (truncated or corrupt): {error}") from error
+        raise InputError(
+            source, f"cannot decode {file.format} image (truncated or corrupt): {_message(error, file.path)}"
+        ) from error
     except (SyntaxError, ValueError, Image.DecompressionBombError) as error:
-        raise InputError(source, f"cannot decode {file.format} image: {error}") from error
+        raise InputError(source, f"cannot decode {file.format} image: {_message(error, file.path)}") from error
     if pixels.shape[:2] == (file.width, file.height) != (file.height, file.width):
         # An orientation the header did not reveal (a PNG's late EXIF); the pixels are the truth.
         width, height = height, width
@@ -245,11 +252,13 @@ def _header_size(path: Path, image_format: str, source: str) -> tuple[int, int]:
                 width, height = image.size
                 orientation = _orientation(image)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        raise InputError(source, f"refused before decoding as a possible decompression bomb: {error}") from error
+        raise InputError(
+            source, f"refused before decoding as a possible decompression bomb: {_message(error, path)}"
+        ) from error
     except UnidentifiedImageError as error:
         raise InputError(source, f"starts like a {image_format} file but its header is unreadable") from error
     except (OSError, SyntaxError, ValueError) as error:
-        raise InputError(source, f"unreadable {image_format} header: {error}") from error
+        raise InputError(source, f"unreadable {image_format} header: {_message(error, path)}") from error
     if width * height > MAX_PIXELS:
         raise InputError(
             source,
@@ -283,6 +292,19 @@ def _as_text(head: bytes) -> str | None:
     if not text or printable < 0.95 * len(text):
         return None
     return text.strip()[:40]
+
+
+def _message(error: BaseException, path: Path) -> str:
+    """`error`'s text with the file's path (which libraries quote in full) cut down to its name."""
+    return str(error).replace(str(path.absolute()), path.name).replace(str(path), path.name)
+
+
+def relative_name(path: Path, root: Path) -> str:
+    """`path` relative to `root` as a POSIX string; its bare name when it lies elsewhere."""
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.name
 
 
 def _inside(path: Path, root: Path) -> bool:

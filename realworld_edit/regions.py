@@ -29,6 +29,8 @@ MAX_ASPECT = 4.0
 """Longest box side over shortest: thinner regions are strokes and edges, not objects."""
 MIN_SOLIDITY = 0.5
 """Area over convex-hull area: below it a region is a sprawling patch of background."""
+MAX_EXTENT = 0.9
+"""Share of its box above which a region is a slab of background cut by straight lines, not an object."""
 MIN_CONTRAST = 6.0
 """CIELAB distance between a region's mean colour and its surroundings' below which nobody would see it."""
 COLOUR_CLUSTERS = 8
@@ -40,6 +42,12 @@ GRABCUT_SIDE = 64
 SALIENCY_THRESHOLDS = (2.0, 3.5)
 """Multiples of the mean saliency at which salient blobs are cut out as candidates."""
 GRABCUT_ITERATIONS = 2
+UPSCALE_SMOOTHING = 0.7
+"""Gaussian sigma (working-copy pixels) applied to a proposal's mask before it is scaled up to the photo."""
+SUPERPIXEL_SIZE = 6
+"""Side in working-copy pixels of the SLIC superpixels proposals are snapped to (about 1,800 on 256 px)."""
+SNAP_SHARE = 0.5
+"""A superpixel joins a proposal when at least this share of it lies inside."""
 
 
 @dataclass(frozen=True)
@@ -118,7 +126,8 @@ def propose_regions(pixels: np.ndarray, *, limit: int = 6) -> list[Region]:
         score = _score(candidate, lab, saliency)
         if score > 0:
             scored.append(_Candidate(candidate.box, candidate.mask, score))
-    chosen = _refined(_non_overlapping(scored, limit, small.shape[:2]), small)
+    superpixels = slic_superpixels(lab)
+    chosen = [_snapped(c, superpixels) for c in _refined(_non_overlapping(scored, limit, small.shape[:2]), small)]
     return [_upscaled(candidate, scale, height, width) for candidate in chosen]
 
 
@@ -219,7 +228,7 @@ def _score(candidate: _Candidate, lab: np.ndarray, saliency: np.ndarray) -> floa
     ring = cv2.dilate(inside.astype(np.uint8), np.ones((2 * ring_width + 1,) * 2, np.uint8)).astype(bool) & ~inside
     region_lab = crop(lab, outer)
     contrast = float(np.linalg.norm(region_lab[inside].mean(axis=0) - region_lab[ring].mean(axis=0)))
-    if contrast < MIN_CONTRAST:
+    if contrast < MIN_CONTRAST or candidate.mask.mean() > MAX_EXTENT:
         return 0.0
     texture = float(region_lab[inside][:, 0].std())
     salient = float(crop(saliency, outer)[inside].mean()) / max(3.0 * float(saliency.mean()), 1e-6)
@@ -315,6 +324,29 @@ def _grabcut(pixels: np.ndarray, seed: np.ndarray) -> np.ndarray | None:
     return fill_holes(largest > 0)
 
 
+def slic_superpixels(lab: np.ndarray) -> np.ndarray:
+    """`[H, W]` int32 superpixel label of each pixel: SLICO (opencv-contrib's ximgproc) on the CIELAB working copy."""
+    slic = cv2.ximgproc.createSuperpixelSLIC(lab, cv2.ximgproc.SLICO, SUPERPIXEL_SIZE)
+    slic.iterate(5)
+    return slic.getLabels()
+
+
+def _snapped(candidate: _Candidate, superpixels: np.ndarray) -> _Candidate:
+    """The candidate's mask replaced by the superpixels it mostly covers, so that it follows colour boundaries.
+
+    Kept as it was when snapping would change it much (IoU below 0.6) or empty it.
+    """
+    labels = crop(superpixels, candidate.box)
+    inside = np.bincount(labels[candidate.mask], minlength=int(superpixels.max()) + 1)
+    total = np.bincount(superpixels.ravel(), minlength=inside.size)
+    covered = inside >= SNAP_SHARE * np.maximum(total, 1)
+    snapped = covered[labels]
+    union = int((snapped | candidate.mask).sum())
+    if not snapped.any() or (snapped & candidate.mask).sum() < 0.6 * union:
+        return candidate
+    return _Candidate(candidate.box, fill_holes(snapped), candidate.score)
+
+
 def _upscaled(candidate: _Candidate, scale: float, height: int, width: int) -> Region:
     """The candidate as a `Region` of the full-size photo, its mask resized smoothly."""
     x0, y0, x1, y1 = candidate.box
@@ -325,5 +357,7 @@ def _upscaled(candidate: _Candidate, scale: float, height: int, width: int) -> R
         min(height, int(np.ceil(y1 / scale))),
     )
     size = (box[2] - box[0], box[3] - box[1])
-    mask = cv2.resize(candidate.mask.astype(np.float32), size, interpolation=cv2.INTER_LINEAR) > 0.5
+    # Smoothed before the cubic upscale, so that outlines come out round rather than as the working copy's steps.
+    soft = cv2.GaussianBlur(np.pad(candidate.mask.astype(np.float32), 2), (0, 0), UPSCALE_SMOOTHING)[2:-2, 2:-2]
+    mask = cv2.resize(soft, size, interpolation=cv2.INTER_CUBIC) > 0.5
     return Region(box, mask, round(candidate.score, 6), "proposal")

@@ -19,11 +19,11 @@ from datagen.errors import ConfigError, InputError
 from datagen.manifest import sha256_file
 from realworld_edit.annotations import AnnotationIndex, load_annotations
 from realworld_edit.entry import SourceEntry
+from realworld_edit.hub_source import HUB_PREFIX
 from realworld_edit.images import MIN_SIDE, decode_image, list_image_files, probe_image
 
 DEFAULT_MAX_SIDE = 1024
 """Images are shrunk so their longer side is at most this many pixels (aspect kept); smaller ones stay as they are."""
-HUB_PREFIX = "hf:"
 
 
 @dataclass(frozen=True)
@@ -48,8 +48,10 @@ class SourceImage:
     Attributes:
         pixels: `[H, W, 3]` uint8 RGB, long side at most the source's `max_side`.
         image_id: stable across machines and runs: the relative path for a folder (`"trips/cat.jpg"`),
-            `"builtin/astronaut"`, or `"hf:ORG/NAME/train/000012"` (split and row) for a Hub dataset.
-        origin: where the file came from, for people: an absolute path, or `"hf:ORG/NAME split=train row=12"`.
+            `"builtin/astronaut"`, or `"hf:ORG/NAME/train/000012"` (split and row) for a Hub dataset
+            (`"train/000012"` for a local folder in Hub layout).
+        origin: where the file came from, for people, never an absolute path: the path relative to the
+            folder, or `"hf:ORG/NAME split=train row=12"`.
         licence: the image's licence as far as the source states it (e.g. `"CC0-1.0"`), else a note
             saying where to look.
         credit: who made or published the image, as far as the source states it; may be "".
@@ -85,6 +87,7 @@ class ImageSource:
         max_side: long-side limit applied by `load`.
         annotations: object masks per entry, or None without an annotation file.
         digest_parts: the kind of source and, for a Hub dataset, its id, split, column and revision.
+        declared_licence: for a Hub dataset, the licence its card declares ("" for none); None otherwise.
     """
 
     name: str
@@ -93,6 +96,7 @@ class ImageSource:
     max_side: int = DEFAULT_MAX_SIDE
     annotations: AnnotationIndex | None = None
     digest_parts: tuple[str, ...] = ()
+    declared_licence: str | None = None
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -190,6 +194,7 @@ def open_source(
         from realworld_edit.builtin_photos import builtin_entries
 
         name, entries, skipped, parts = "builtin photos", *builtin_entries(), ("builtin",)
+        declared = None
     elif spec.startswith(HUB_PREFIX):
         from realworld_edit.hub_source import hub_entries
 
@@ -201,10 +206,12 @@ def open_source(
             cache_dir=Path(cache_dir) if cache_dir is not None else None,
         )
         name, entries, skipped, parts = spec, listing.entries, listing.skipped, listing.identity
+        declared = listing.licence
     else:
         # The folder's location is left out of the digest: the same files mounted elsewhere are the same input.
         name, parts = f"folder {Path(spec).resolve()}", ("folder",)
         entries, skipped = folder_entries(Path(spec), limit=max_images)
+        declared = None
     entries = entries[:max_images]
     if not entries:
         raise ConfigError(f"no usable image in {name}: {_summary(skipped)}")
@@ -213,7 +220,13 @@ def open_source(
         index, problems = load_annotations(annotation_path, entries)
         skipped = [*skipped, *problems]
     return ImageSource(
-        name=name, entries=entries, skipped=list(skipped), max_side=max_side, annotations=index, digest_parts=parts
+        name=name,
+        entries=entries,
+        skipped=list(skipped),
+        max_side=max_side,
+        annotations=index,
+        digest_parts=parts,
+        declared_licence=declared,
     )
 
 
@@ -244,7 +257,7 @@ def folder_entries(root: Path, *, limit: int | None = None) -> tuple[list[Source
             SourceEntry(
                 file=file,
                 image_id=relative,
-                origin=str(path.absolute()),
+                origin=relative,
                 licence="not stated (user's folder)",
                 credit="",
                 match_names=(relative, Path(relative).name),

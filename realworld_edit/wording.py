@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import cv2
@@ -85,3 +86,31 @@ def describe(clauses: Sequence[str]) -> str:
     """Join per-edit clauses into one sentence: 'The red region at the top became blue; the ... was removed.'"""
     sentence = "; ".join(clauses)
     return sentence[:1].upper() + sentence[1:] + "."
+
+
+INSTRUCTION_KINDS = (
+    ("remove", re.compile(r"^(remove|delete|erase|take (away|out)|get rid of|eliminate)\b")),
+    ("add", re.compile(r"^(add|put|place|insert|include|draw)\b")),
+    ("replace", re.compile(r"^(replace|swap|substitute|exchange)\b")),
+    ("recolor", re.compile(r"^(change|turn|make|paint|color|colour)\b.*\b(colou?r|red|orange|yellow|green|blue|purple"
+                           r"|pink|black|white|gr[ae]y|brown)\b")),
+)  # fmt: skip
+"""Edit kinds recognised from an instruction's first words; anything else is `instructed`."""
+
+
+def instruction_sentence(instruction: str) -> str:
+    """An edit instruction as one sentence: whitespace collapsed, first letter capitalised, closing punctuation."""
+    text = " ".join(instruction.split())
+    if not text:
+        return ""
+    text = text[:1].upper() + text[1:]
+    return text if text[-1] in ".!?" else text + "."
+
+
+def instruction_kind(instruction: str) -> str:
+    """`remove`, `add`, `replace` or `recolor` when the instruction starts like one, else `instructed`."""
+    text = " ".join(instruction.lower().split()).removeprefix("please ")
+    for kind, pattern in INSTRUCTION_KINDS:
+        if pattern.search(text):
+            return kind
+    return "instructed"

@@ -119,6 +119,22 @@ def test_poisson_paste_changes_only_the_mask_and_puts_the_source_exactly_there()
     assert gradient_error(0, 0) < 0.5 * min(gradient_error(dy, dx) for dy, dx in ((0, 1), (1, 0), (0, -1), (-1, 0)))
 
 
+PHOTO_ORDER = ("coffee", "coins", "astronaut", "chelsea")
+
+
+@pytest.fixture(scope="module")
+def photo_regions(photos, coffee_regions) -> dict[str, list]:
+    return {name: coffee_regions if name == "coffee" else propose_regions(photos[name]) for name in PHOTO_ORDER}
+
+
+def _made(kind: str, pixels: np.ndarray, regions: list):
+    """`_first_edit`'s (region, outcome), or None when `kind` can be made on no region of this photo."""
+    try:
+        return _first_edit(kind, pixels, regions)
+    except AssertionError:
+        return None
+
+
 def _first_edit(kind: str, pixels: np.ndarray, regions: list, seed: int = 0):
     """The first region (best first) on which `kind` can be made, with its outcome."""
     occupied = np.zeros(pixels.shape[:2], bool)
@@ -138,9 +154,11 @@ def _interior(mask: np.ndarray, pixels: int = 4) -> np.ndarray:
 
 
 @pytest.mark.parametrize("kind", sorted(EDIT_KINDS))
-def test_each_edit_changes_pixels_only_inside_its_footprint_and_clearly_inside(kind, photos, coffee_regions):
-    civilian = photos["coffee"]
-    region, outcome = _first_edit(kind, civilian, coffee_regions)
+def test_each_edit_changes_pixels_only_inside_its_footprint_and_clearly_inside(kind, photos, photo_regions):
+    # Geometric edits need a region with plain surroundings, which not every photo offers.
+    civilian, region, outcome = next(
+        (photos[name], *found) for name in PHOTO_ORDER if (found := _made(kind, photos[name], photo_regions[name]))
+    )
     spy = civilian.copy()
     for patch in outcome.patches:
         apply_patch(spy, patch)
@@ -239,13 +257,13 @@ def test_edits_too_subtle_or_too_large_are_refused(photos, coffee_regions):
     civilian = photos["coffee"]
     height, width = civilian.shape[:2]
     region, outcome = _first_edit("brightness", civilian, coffee_regions)
-    assert why_refused(civilian, outcome, region) == ""
+    assert why_refused(civilian, outcome, region, feather=3) == ""
     box = outcome.patches[0].box
     faint = np.clip(crop(civilian, box).astype(int) + 5, 0, 255).astype(np.uint8)
     subtle = replace(outcome, patches=(Patch(box, faint, outcome.patches[0].footprint),))
-    assert "changed only" in why_refused(civilian, subtle, region)
+    assert "changed only" in why_refused(civilian, subtle, region, feather=3)
     everything = Patch((0, 0, width, height), 255 - civilian, np.ones((height, width), bool))
-    assert "of the image" in why_refused(civilian, replace(outcome, patches=(everything,)), region)
+    assert "of the image" in why_refused(civilian, replace(outcome, patches=(everything,)), region, feather=3)
 
 
 def test_pairs_repeat_exactly_in_any_order_and_pass_the_quality_gate():

@@ -223,7 +223,8 @@ def test_truncated_jpeg_passes_the_header_check_and_fails_on_load(tmp_path):
     assert source.image_ids == ["cut.jpg", "good.png"]
     with pytest.raises(InputError, match="truncated or corrupt") as caught:
         source.load(0)
-    assert caught.value.source == str(folder / "cut.jpg")
+    # Named relative to the source folder: the reason reaches the published report.
+    assert caught.value.source == "cut.jpg"
     assert source.load(1).pixels.shape == (90, 100, 3)
 
 
@@ -326,7 +327,7 @@ def test_broken_annotation_json_is_reported_and_images_still_used(tmp_path):
     source = open_source(str(folder), annotations=broken)
     assert len(source) == 2 and source.annotations is None
     (error,) = source.skipped
-    assert error.source == str(broken) and "not valid JSON" in error.reason and "line 1" in error.reason
+    assert error.source == "instances.json" and "not valid JSON" in error.reason and "line 1" in error.reason
     with pytest.raises(ConfigError, match="annotation file"):
         open_source(str(folder), annotations=tmp_path / "missing.json")
 
@@ -350,27 +351,36 @@ def hub_layout_dataset(tmp_path: Path) -> Path:
     return folder
 
 
-def test_hub_source_streams_once_into_a_cache_then_reads_files(tmp_path, hub_layout_dataset):
+def test_hub_source_streams_once_into_a_cache_then_reads_files(tmp_path, hub_layout_dataset, monkeypatch):
     cache = tmp_path / "cache"
     spec = f"hf:{hub_layout_dataset}"
     source = open_source(spec, cache_dir=cache, max_images=10)
-    name = str(hub_layout_dataset)
-    assert source.image_ids == [f"hf:{name}/train/{row:06d}" for row in range(4)]
+    # A local folder's rows are named relative to it, never by its absolute path.
+    assert source.image_ids == [f"train/{row:06d}" for row in range(4)]
     assert [(error.source, error.reason) for error in source.skipped] == [
-        (f"hf:{name} split=train row=4", "the image cell is empty")
+        ("split=train row=4", "the image cell is empty")
     ]
     first = source.load(2)
     assert first.pixels.shape == (80, 112, 3)
     assert np.array_equal(first.pixels, photo(112, 80, seed=2))
-    assert first.origin == f"hf:{name} split=train row=2" and name in first.licence
+    assert first.origin == "split=train row=2" and "not stated" in first.licence
     (folder,) = (cache / "sources").iterdir()
     assert (folder / "complete.json").is_file()
-    # The cache alone now serves every process: the dataset itself is no longer read.
-    shutil.rmtree(hub_layout_dataset / "data")
-    hub_layout_dataset.mkdir(exist_ok=True)
+    # The cache alone now serves every process: the dataset is not streamed again.
+    import datasets
+
+    def no_stream(*args, **kwargs):
+        raise AssertionError("the dataset was streamed again")
+
+    monkeypatch.setattr(datasets, "load_dataset", no_stream)
     again = open_source(spec, cache_dir=cache, max_images=10)
     assert again.image_ids == source.image_ids and again.digest == source.digest
     assert np.array_equal(again.load(2).pixels, first.pixels)
+    # A changed local folder is a new input: it is streamed afresh.
+    monkeypatch.undo()
+    shutil.rmtree(hub_layout_dataset / "data")
+    with pytest.raises(ConfigError, match="cannot stream Hub dataset 'the local folder'"):
+        open_source(spec, cache_dir=cache, max_images=10)
 
 
 def test_hub_source_takes_the_first_rows_and_checks_column_and_split(tmp_path, hub_layout_dataset, monkeypatch):
@@ -436,4 +446,4 @@ def test_hub_source_reads_a_pair_dataset_written_by_the_runner(tmp_path, chart_d
     first_row = next(iter(datasets.load_dataset(str(chart_dataset), split="train", streaming=True)))
     image = source.load(0)
     assert np.array_equal(image.pixels, np.asarray(first_row["civilian"].convert("RGB")))
-    assert image.image_id == f"hf:{chart_dataset}/train/000000"
+    assert image.image_id == "train/000000"
