@@ -150,6 +150,12 @@ class Parallelism:
         state = get_model_state_dict(model, options=options)
         return state if self.processes.is_main else {}
 
+    def full_tensors(self, model: torch.nn.Module, dtype: torch.dtype) -> Iterator[tuple[str, torch.Tensor]]:
+        """Every weight by name, whole and in `dtype`, one at a time on every process (gathered under fsdp2)."""
+        for name, value in get_model_state_dict(model).items():
+            full = value.full_tensor() if hasattr(value, "full_tensor") else value
+            yield name, full.to(dtype)
+
     def training_state(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
         """This process's share of the trainable weights (fp32) and of the optimizer state, for DCP."""
         options = StateDictOptions(ignore_frozen_params=True)

@@ -20,6 +20,7 @@ from training.parallel import STRATEGIES
 
 RECIPES_DIR = Path(__file__).parent / "recipes"
 PRECISIONS = ("bf16", "fp32")
+ROLLOUT_BACKENDS = ("hf", "vllm")
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,10 @@ class RolloutConfig:
     max_rows_per_call: int = 0
     """Most prompts x samples one `generate` call takes; larger turns are split. 0: as many as fit in the free GPU
     memory (the KV cache of the longest row decides), unlimited on CPU."""
+    backend: str = "hf"
+    """`hf` (transformers' `generate`, the default) or `vllm` (a colocated vLLM engine per GPU; extra `vllm`)."""
+    vllm_gpu_memory_utilization: float = 0.3
+    """With `backend: vllm`, the share of each GPU the engine may take (weights and KV cache)."""
 
     def validate(self) -> None:
         """Raise `ConfigError` naming the first bad value."""
@@ -49,6 +54,11 @@ class RolloutConfig:
         _check_int("rollout num_samples (G)", self.num_samples, 2)
         _check_int("rollout max_pixels", self.max_pixels, 28 * 28)
         _check_int("rollout max_rows_per_call", self.max_rows_per_call, 0)
+        if self.backend not in ROLLOUT_BACKENDS:
+            raise ConfigError(f"rollout backend must be one of {', '.join(ROLLOUT_BACKENDS)}, got {self.backend!r}")
+        utilization = self.vllm_gpu_memory_utilization
+        if isinstance(utilization, bool) or not isinstance(utilization, int | float) or not 0 < utilization < 1:
+            raise ConfigError(f"rollout vllm_gpu_memory_utilization must be in (0, 1), got {utilization!r}")
         if not isinstance(self.temperature, int | float) or not self.temperature > 0:
             raise ConfigError(f"rollout temperature must be a number > 0, got {self.temperature!r}")
 
@@ -179,6 +189,8 @@ class Recipe:
         for section in (self.game, self.reward, self.scheduler, self.loss, self.rollout, self.optim, self.lora):
             section.validate()
         self.parallel.validate()
+        if self.lora.enabled and self.rollout.backend == "vllm":
+            raise ConfigError("lora with rollout backend vllm is not supported: use backend hf, or a full fine-tune")
         if self.lora.enabled and self.parallel.strategy == "fsdp2":
             raise ConfigError(
                 "lora with parallel strategy fsdp2 is not supported: with adapters the frozen base model is small "

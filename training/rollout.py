@@ -298,7 +298,7 @@ class ModelSampler:
         inputs = self.encode(prompts)
         images_per_prompt = [len(message_images(prompt)) for prompt in prompts]
         processor = SamplingProcessor(self.sampling)
-        repeated = _repeat_prompts(inputs, images_per_prompt, num_samples)
+        repeated = repeat_prompts(inputs, images_per_prompt, num_samples)
         if num_samples > 1 and self._can_share_prefill():
             sequences = self._generate_sharing_prefill(inputs, num_samples, processor)
         else:
@@ -375,7 +375,7 @@ class ModelSampler:
         )
 
 
-def _repeat_prompts(inputs: dict[str, torch.Tensor], images_per_prompt: list[int], times: int) -> dict[str, Any]:
+def repeat_prompts(inputs: dict[str, torch.Tensor], images_per_prompt: list[int], times: int) -> dict[str, Any]:
     """The processor's outputs with every prompt's row (and its images' patches) repeated `times` times in place."""
     if times == 1:
         return dict(inputs)

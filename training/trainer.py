@@ -12,6 +12,7 @@ uninterrupted one, because every step's games and sampling seed derive from (run
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import time
@@ -51,6 +52,7 @@ from training.selfplay import Trajectory, play_games
 from training.trackers import Trackers
 from training.transcripts import GAMES_FILE, game_record
 from training.update import LossTotals, accumulate_gradients
+from training.vllm_rollout import VllmSampler
 
 RESUMABLE_OVERRIDES = (
     "max_steps",
@@ -144,13 +146,7 @@ class SPOTrainer:
             temperature=rollout.temperature,
             suppressed=tuple(suppressed_token_ids(self._plain_model(), self.processor.tokenizer)),
         )
-        self.sampler = ModelSampler(
-            self._plain_model(),
-            self.processor,
-            self.sampling,
-            max_rows_per_call=rollout.max_rows_per_call,
-            compute_dtype=torch.bfloat16 if self.use_bf16 else torch.float32,
-        )
+        self.sampler = self._make_sampler()
         self.stage_scheduler = StageScheduler(self.recipe.scheduler)
         self.baselines = RoleBaselines(self.recipe.reward.baseline_decay)
         self.stream = PairStream(self.dataset, seed=self.recipe.seed)
@@ -206,6 +202,37 @@ class SPOTrainer:
             return None
         dtype = torch.bfloat16 if self.use_bf16 else torch.float32
         return self.parallel.wrap_reference(load_model_and_processor(self.options.model, dtype=dtype).model)
+
+    def _make_sampler(self) -> ModelSampler | VllmSampler:
+        """transformers' `generate` on the policy itself, or a colocated vLLM engine fed the policy's weights."""
+        rollout = self.recipe.rollout
+        model_sampler = ModelSampler(
+            self._plain_model(),
+            self.processor,
+            self.sampling,
+            max_rows_per_call=rollout.max_rows_per_call,
+            compute_dtype=torch.bfloat16 if self.use_bf16 else torch.float32,
+        )
+        if rollout.backend == "hf":
+            return model_sampler
+        if self.processes.device.type != "cuda" or importlib.util.find_spec("vllm") is None:
+            raise ConfigError(
+                "rollout backend vllm needs a GPU and the vllm extra (pip install 'vision-zero[vllm]'); "
+                "use rollout.backend=hf"
+            )
+        text = self._plain_model().config.get_text_config()
+        sampler = VllmSampler(
+            self.options.model,
+            model_sampler,
+            self.sampling,
+            vocab_size=text.vocab_size,
+            seed=_step_seed(self.recipe.seed, 0, self.processes.rank),
+            gpu_memory_utilization=rollout.vllm_gpu_memory_utilization,
+            max_model_len=text.max_position_embeddings,
+        )
+        if self.resume_from is not None:
+            sampler.push_weights(self.parallel.full_tensors(self.model, torch.bfloat16))
+        return sampler
 
     def _plain_model(self) -> torch.nn.Module:
         """The `transformers` model inside the wrappers (DDP, peft): what samples and what saves a model folder.
@@ -302,6 +329,8 @@ class SPOTrainer:
 
     def _update(self, trajectory: Trajectory) -> UpdateStats:
         """One optimiser step on the trajectory's completions, accumulating gradients over micro-batches."""
+        if isinstance(self.sampler, VllmSampler):
+            self.sampler.sleep()
         self.model.train()
         totals = accumulate_gradients(
             self._policy_logprobs,
@@ -318,6 +347,9 @@ class SPOTrainer:
         self.optimizer.step()
         self.lr_scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
+        if isinstance(self.sampler, VllmSampler):
+            self.sampler.wake()
+            self.sampler.push_weights(self.parallel.full_tensors(self.model, torch.bfloat16))
         return UpdateStats(totals=totals, grad_norm=grad_norm, lr=lr)
 
     def _policy_logprobs(self, batch: Completions) -> torch.Tensor:
