@@ -76,3 +76,24 @@ def test_the_vllm_backend_is_refused_clearly_where_it_cannot_run(tmp_path, chart
     trainer.cleanup()
     with pytest.raises(ConfigError, match="lora with rollout backend vllm"):
         load_recipe("tiny-cpu", ["rollout.backend=vllm", "lora.rank=4"])
+
+
+def test_a_vllm_sample_cut_short_without_an_end_token_is_masked_to_its_own_length():
+    """E.g. stopped by the engine's max_model_len: fewer tokens than the longest sample and no end-of-turn token."""
+    eos, pad = 9, 0
+    step = [{token: SimpleNamespace(logprob=-0.5)} for token in (4, 5, 6, eos)]
+    full = SimpleNamespace(token_ids=[4, 5, 6, eos], logprobs=step, text="full")
+    short = SimpleNamespace(token_ids=[4, 5], logprobs=step[:2], text="short")
+    encoded = {
+        "input_ids": torch.tensor([[1, 2]]),
+        "attention_mask": torch.ones(1, 2, dtype=torch.long),
+        "mm_token_type_ids": torch.zeros(1, 2, dtype=torch.long),
+        "pixel_values": torch.zeros(0, 4),
+        "image_grid_thw": torch.zeros(0, 3, dtype=torch.long),
+    }
+    got = completions_from_outputs(encoded, [0], [SimpleNamespace(outputs=[full, short])], num_samples=2,
+                                   eos_ids=[eos], pad_id=pad)  # fmt: skip
+    assert got.completion_mask.tolist() == [[1, 1, 1, 1], [1, 1, 0, 0]]
+    assert got.completion_ids.tolist() == [[4, 5, 6, eos], [4, 5, pad, pad]]
+    assert got.old_logprobs.tolist() == [[-0.5] * 4, [-0.5, -0.5, 0.0, 0.0]]
+    assert got.truncated.tolist() == [False, True]
