@@ -187,3 +187,39 @@ def test_a_row_cap_splits_a_turn_into_calls_of_whole_prompts(tiny_model, chart_d
         forward = token_logprobs(loaded.model, completions, sampler.sampling)
     assert (forward - completions.old_logprobs).abs().max() < 1e-5
     assert len(completions.image_grid_thw) == 6 and completions.images_per_prompt == [1] * 6
+
+
+def test_rows_that_have_ended_leave_the_batch_and_the_rest_keep_their_distribution(tiny_model, chart_dataset):
+    loaded = load_tiny(tiny_model)
+    sampler = make_sampler(loaded, max_new_tokens=15, temperature=0.7)
+    sampler.prune_every = 3
+    rows_per_call = []
+    generate = loaded.model.generate
+
+    def counting_generate(*args, **kwargs):
+        rows_per_call.append(kwargs["input_ids"].shape[0])
+        return generate(*args, **kwargs)
+
+    loaded.model.generate = counting_generate
+    games = make_games(chart_dataset, 3, GAME)
+    torch.manual_seed(5)
+    clues = [clue_messages(game, 1, 1, Transcript()) for game in games]
+    votes = [vote_messages(game, game.civilian_seats[0], Transcript()) for game in games]
+    calls = []
+    for prompts, samples in ((clues, 1), (votes, 3)):
+        rows_per_call.clear()
+        completions = sampler.sample(prompts, num_samples=samples)
+        lengths = completions.completion_lengths.tolist()
+        assert len(completions) == 3 * samples and len(rows_per_call) <= 5
+        # A call holds exactly the rows still going: those longer than the tokens made before it.
+        assert rows_per_call == [sum(length > 3 * call for length in lengths) for call in range(len(rows_per_call))]
+        calls.append(list(rows_per_call))
+        with torch.no_grad():
+            forward = token_logprobs(loaded.model, completions, sampler.sampling)
+        assert (forward - completions.old_logprobs).abs().max() < 1e-5
+        eos = set(sampler.eos_ids)
+        for row, length in enumerate(lengths):
+            ids = completions.completion_ids[row, :length].tolist()
+            assert (ids[-1] in eos) != bool(completions.truncated[row]) and not eos & set(ids[:-1])
+            assert completions.truncated[row] == (length == 15 and ids[-1] not in eos)
+    assert any(rows[-1] < rows[0] for rows in calls), f"some rows ended early and left the batch: {calls}"

@@ -42,6 +42,9 @@ class RolloutConfig:
     max_rows_per_call: int = 0
     """Most prompts x samples one `generate` call takes; larger turns are split. 0: as many as fit in the free GPU
     memory (the KV cache of the longest row decides), unlimited on CPU."""
+    prune_every: int = 64
+    """Every this many new tokens, rows that have ended leave the `generate` batch and its KV cache, so they stop
+    costing compute; 0: they stay (decoding padding) until the longest row of the call ends."""
     backend: str = "hf"
     """`hf` (transformers' `generate`, the default) or `vllm` (a colocated vLLM engine per GPU; extra `vllm`)."""
     vllm_gpu_memory_utilization: float = 0.3
@@ -54,6 +57,7 @@ class RolloutConfig:
         _check_int("rollout num_samples (G)", self.num_samples, 2)
         _check_int("rollout max_pixels", self.max_pixels, 28 * 28)
         _check_int("rollout max_rows_per_call", self.max_rows_per_call, 0)
+        _check_int("rollout prune_every", self.prune_every, 0)
         if self.backend not in ROLLOUT_BACKENDS:
             raise ConfigError(f"rollout backend must be one of {', '.join(ROLLOUT_BACKENDS)}, got {self.backend!r}")
         utilization = self.vllm_gpu_memory_utilization

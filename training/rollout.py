@@ -223,28 +223,20 @@ class ModelSampler:
         sampling: SamplingConfig,
         *,
         max_rows_per_call: int = 0,
+        prune_every: int = 0,
         compute_dtype: torch.dtype = torch.float32,
     ) -> None:
         self.model = model
         self.processor = processor
         self.sampling = sampling
         self.max_rows_per_call = max_rows_per_call
+        self.prune_every = prune_every
+        """Every this many new tokens, rows that have ended leave the batch (0: they stay until the last ends)."""
         self.compute_dtype = compute_dtype
         """The dtype activations (and so the KV cache) have while sampling: bf16 under mixed precision."""
         eos = model.generation_config.eos_token_id
         self.eos_ids = [eos] if isinstance(eos, int) else list(eos)
         self.pad_id = processor.tokenizer.pad_token_id
-        self.generation_config = GenerationConfig(
-            do_sample=True,
-            num_beams=1,
-            temperature=1.0,  # the temperature is in `SamplingConfig.logits`, applied by `SamplingProcessor`
-            top_k=0,
-            top_p=1.0,
-            max_new_tokens=sampling.max_new_tokens,
-            min_new_tokens=0,
-            eos_token_id=self.eos_ids,
-            pad_token_id=self.pad_id,
-        )
 
     def encode(self, prompts: Sequence[Messages]) -> dict[str, torch.Tensor]:
         """Chat-format and tokenise prompts with their images, left-padded."""
@@ -297,31 +289,85 @@ class ModelSampler:
     def _sample_batch(self, prompts: Sequence[Messages], num_samples: int) -> Completions:
         inputs = self.encode(prompts)
         images_per_prompt = [len(message_images(prompt)) for prompt in prompts]
-        processor = SamplingProcessor(self.sampling)
         repeated = repeat_prompts(inputs, images_per_prompt, num_samples)
         if num_samples > 1 and self._can_share_prefill():
-            sequences = self._generate_sharing_prefill(inputs, num_samples, processor)
+            completion_ids, logprobs = self._generate_sharing_prefill(inputs, num_samples)
         else:
-            sequences = self._generate(processor, **repeated)
+            completion_ids, logprobs = self._generate(**repeated)
         images = [count for count in images_per_prompt for _ in range(num_samples)]
-        return self._completions(repeated, sequences.cpu(), processor, images)
+        return self._completions(repeated, completion_ids, logprobs, images)
 
-    def _generate(self, processor: SamplingProcessor, **inputs: Any) -> torch.Tensor:
+    def _generate(self, **inputs: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """`[B, L]` sampled ids (padding after a row's end) and their log-probs, `max_new_tokens` at most.
+
+        Generation runs in segments of `prune_every` tokens; after each, the rows that have ended leave the batch
+        and the KV cache, so that they stop costing compute while the others go on (transformers' `generate`
+        alone decodes padding for them until the longest row ends).
+        """
         device = next(self.model.parameters()).device
-        with blank_generation_config(self.model):
-            return self.model.generate(
-                **{key: value.to(device) if torch.is_tensor(value) else value for key, value in inputs.items()},
-                generation_config=self.generation_config,
-                logits_processor=LogitsProcessorList([processor]),
-            )
+        inputs = {key: value.to(device) if torch.is_tensor(value) else value for key, value in inputs.items()}
+        rows = inputs["input_ids"].shape[0]
+        tokens: list[list[torch.Tensor]] = [[] for _ in range(rows)]
+        logprobs: list[list[torch.Tensor]] = [[] for _ in range(rows)]
+        alive = torch.arange(rows)
+        remaining = self.sampling.max_new_tokens
+        eos = torch.tensor(self.eos_ids, device=device)
+        while True:
+            processor = SamplingProcessor(self.sampling)
+            with blank_generation_config(self.model):
+                output = self.model.generate(
+                    **inputs,
+                    generation_config=self._generation_config(min(self.prune_every or remaining, remaining)),
+                    logits_processor=LogitsProcessorList([processor]),
+                    # transformers would keep FSDP processes in lockstep (an all-reduce per token); a rollout
+                    # phase has every block gathered already, so each process generates on its own.
+                    synced_gpus=False,
+                )
+            new = output.sequences[:, inputs["input_ids"].shape[1] :]  # [b, l]
+            new_logprobs = processor.finish(output.sequences)  # [b, l]
+            for index, row in enumerate(alive.tolist()):
+                tokens[row].append(new[index].cpu())
+                logprobs[row].append(new_logprobs[index].cpu())
+            remaining -= new.shape[1]
+            going = ~torch.isin(new, eos).any(dim=1)  # [b]
+            if remaining <= 0 or not bool(going.any()):
+                break
+            keep = going.nonzero().squeeze(1)
+            output.past_key_values.batch_select_indices(keep)
+            if getattr(getattr(self.model, "model", None), "rope_deltas", None) is not None:
+                self.model.model.rope_deltas = self.model.model.rope_deltas[keep]
+            inputs = {
+                "input_ids": output.sequences[keep],
+                "attention_mask": torch.cat([inputs["attention_mask"], torch.ones_like(new)], dim=1)[keep],
+                "past_key_values": output.past_key_values,
+            }
+            alive = alive[keep.cpu()]
+        return _padded([torch.cat(parts) for parts in tokens], self.pad_id), _padded(
+            [torch.cat(parts) for parts in logprobs], 0.0
+        )
+
+    def _generation_config(self, max_new_tokens: int) -> GenerationConfig:
+        """Plain sampling of up to `max_new_tokens`: every processor of `generate` off (ours shapes the logits)."""
+        return GenerationConfig(
+            do_sample=True,
+            num_beams=1,
+            temperature=1.0,  # the temperature is in `SamplingConfig.logits`, applied by `SamplingProcessor`
+            top_k=0,
+            top_p=1.0,
+            max_new_tokens=max_new_tokens,
+            min_new_tokens=0,
+            eos_token_id=self.eos_ids,
+            pad_token_id=self.pad_id,
+            return_dict_in_generate=True,
+        )
 
     def _can_share_prefill(self) -> bool:
         """Qwen-VL models keep their M-RoPE offsets in `model.model.rope_deltas`, which a shared cache must repeat."""
         return hasattr(getattr(self.model, "model", None), "rope_deltas")
 
     def _generate_sharing_prefill(
-        self, inputs: dict[str, torch.Tensor], num_samples: int, processor: SamplingProcessor
-    ) -> torch.Tensor:
+        self, inputs: dict[str, torch.Tensor], num_samples: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Prefill every prompt but its last token once, repeat the cache per sample, then sample from there."""
         from transformers import DynamicCache
 
@@ -341,19 +387,15 @@ class ModelSampler:
         cache.batch_repeat_interleave(num_samples)
         self.model.model.rope_deltas = self.model.model.rope_deltas.repeat_interleave(num_samples, dim=0)
         return self._generate(
-            processor,
             input_ids=inputs["input_ids"].repeat_interleave(num_samples, dim=0),
             attention_mask=inputs["attention_mask"].repeat_interleave(num_samples, dim=0),
             past_key_values=cache,
         )
 
     def _completions(
-        self, inputs: dict[str, torch.Tensor], sequences: torch.Tensor, processor: SamplingProcessor, images: list[int]
+        self, inputs: dict[str, torch.Tensor], completion_ids: torch.Tensor, logprobs: torch.Tensor, images: list[int]
     ) -> Completions:
-        prompt_length = inputs["input_ids"].shape[1]
-        completion_ids = sequences[:, prompt_length:]
         mask = completion_mask(completion_ids, self.eos_ids)
-        old_logprobs = processor.finish(sequences).cpu() * mask
         ended = torch.isin(completion_ids, torch.tensor(self.eos_ids)).any(dim=1)  # [B]
         completion_ids = torch.where(mask.bool(), completion_ids, torch.full_like(completion_ids, self.pad_id))
         lengths = mask.sum(dim=1).tolist()
@@ -368,11 +410,16 @@ class ModelSampler:
             image_grid_thw=inputs["image_grid_thw"],
             completion_ids=completion_ids,
             completion_mask=mask,
-            old_logprobs=old_logprobs,
+            old_logprobs=logprobs * mask,
             truncated=~ended,
             texts=texts,
             images_per_prompt=images,
         )
+
+
+def _padded(rows: Sequence[torch.Tensor], value: float) -> torch.Tensor:
+    """`[B, L]` from B 1-d tensors of different lengths, right-padded with `value`."""
+    return torch.nn.utils.rnn.pad_sequence(list(rows), batch_first=True, padding_value=value)
 
 
 def repeat_prompts(inputs: dict[str, torch.Tensor], images_per_prompt: list[int], times: int) -> dict[str, Any]:

@@ -64,6 +64,7 @@ RESUMABLE_OVERRIDES = (
     "checkpoint_dtype",
     "strategy",
     "max_rows_per_call",
+    "prune_every",
 )
 
 
@@ -211,6 +212,7 @@ class SPOTrainer:
             self.processor,
             self.sampling,
             max_rows_per_call=rollout.max_rows_per_call,
+            prune_every=rollout.prune_every,
             compute_dtype=torch.bfloat16 if self.use_bf16 else torch.float32,
         )
         if rollout.backend == "hf":
