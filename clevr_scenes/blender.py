@@ -134,14 +134,17 @@ class BlenderRenderer:
         """Remove the scratch folder; the Blender session ends with the process."""
         self._cleanup()
 
-    def render(self, scene: Scene, region: Region | None = None) -> Layers:
+    def render(self, scene: Scene, region: Region | None = None, *, samples: int | None = None) -> Layers:
         """Render `scene` whole, or only `region` (Cycles' render border, cropped to it): its raw passes.
+
+        `samples` overrides the settings' samples per pixel for this render (a reference image, say).
 
         Raises:
             RuntimeError: Blender failed to render, or wrote passes of an unexpected size.
             FileNotFoundError: Blender rendered but wrote no passes.
         """
         self._pose(scene)
+        self._scene.cycles.samples = self.settings.samples if samples is None else samples
         render = self._scene.render
         render.use_border = region is not None
         render.use_crop_to_border = region is not None
@@ -174,7 +177,6 @@ class BlenderRenderer:
         scene.cycles.device = "CPU" if settings.device == "cpu" else "GPU"
         if settings.device != "cpu":
             _enable_gpu(self._bpy, settings.device)
-        scene.cycles.samples = settings.samples
         scene.cycles.seed = CYCLES_SEED
         scene.cycles.use_animated_seed = False
         scene.cycles.use_adaptive_sampling = False
