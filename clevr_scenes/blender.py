@@ -382,9 +382,8 @@ def _object_material(bpy: Any, material: str, color: tuple[float, ...]) -> Any:
     return _principled(bpy, f"rubber-{color}", color, metallic=0.0, roughness=0.75)
 
 
-def _mesh_from_bmesh(bpy: Any, name: str, bm: Any, *, smooth: bool) -> Any:
-    for face in bm.faces:
-        face.smooth = smooth
+def _mesh_from_bmesh(bpy: Any, name: str, bm: Any) -> Any:
+    """The mesh `name` made from (and freeing) `bm`, with one empty material slot for the objects' materials."""
     mesh = bpy.data.meshes.new(name)
     bm.to_mesh(mesh)
     bm.free()
@@ -400,7 +399,9 @@ def _cube_mesh(bpy: Any) -> Any:
     bmesh.ops.create_cube(bm, size=2.0)
     bmesh.ops.bevel(bm, geom=list(bm.edges) + list(bm.verts), offset=CUBE_BEVEL, segments=3, affect="EDGES",
                     profile=0.5, clamp_overlap=True)  # fmt: skip
-    return _mesh_from_bmesh(bpy, "cube", bm, smooth=False)
+    for face in bm.faces:
+        face.smooth = False
+    return _mesh_from_bmesh(bpy, "cube", bm)
 
 
 def _sphere_mesh(bpy: Any) -> Any:
@@ -409,7 +410,9 @@ def _sphere_mesh(bpy: Any) -> Any:
 
     bm = bmesh.new()
     bmesh.ops.create_uvsphere(bm, u_segments=MESH_SEGMENTS, v_segments=MESH_SEGMENTS // 2, radius=1.0)
-    mesh = _mesh_from_bmesh(bpy, "sphere", bm, smooth=True)
+    for face in bm.faces:
+        face.smooth = True
+    mesh = _mesh_from_bmesh(bpy, "sphere", bm)
     points = _positions(mesh)
     _set_free_normals(mesh, points / np.linalg.norm(points, axis=1, keepdims=True))
     return mesh
@@ -431,10 +434,7 @@ def _cylinder_mesh(bpy: Any) -> Any:
         face.smooth = abs(face.normal.z) < 0.5
         if not face.smooth:
             on_cap[[vert.index for vert in face.verts]] = True
-    mesh = bpy.data.meshes.new("cylinder")
-    bm.to_mesh(mesh)
-    bm.free()
-    mesh.materials.append(None)
+    mesh = _mesh_from_bmesh(bpy, "cylinder", bm)
     points = _positions(mesh)
     radial = points * np.array([1.0, 1.0, 0.0])
     radial /= np.linalg.norm(radial, axis=1, keepdims=True)

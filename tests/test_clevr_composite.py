@@ -102,11 +102,11 @@ def _grown(mask: np.ndarray, pixels: int) -> np.ndarray:
 def test_occludes_agrees_with_points_marched_along_each_segment(shape: str) -> None:
     obj = SceneObject(1, shape, "large", "rubber", "red", 0.4, -0.3, 37.0)
     rng = np.random.default_rng(3)
-    starts = np.column_stack([rng.uniform(-3, 3, (300, 2)), np.zeros(300)])
-    ends = rng.uniform((-4, -4, 2), (4, 4, 6), (40, 3))
-    steps = np.linspace(0.0, 1.0, 801)
+    starts = np.column_stack([rng.uniform(-3, 3, (200, 2)), np.zeros(200)])
+    ends = rng.uniform((-4, -4, 2), (4, 4, 6), (30, 3))
+    steps = np.linspace(0.0, 1.0, 401)
     marched = starts[:, None, None] + steps[None, None, :, None] * (ends[None, :, None] - starts[:, None, None])
-    inside = _inside(obj, marched.reshape(-1, 3)).reshape(300, 40, len(steps)).any(axis=2)
+    inside = _inside(obj, marched.reshape(-1, 3)).reshape(200, 30, len(steps)).any(axis=2)
     found = occludes(obj, starts, ends)
     # Marching can step over a grazing chord; it never finds a hit that is not there.
     assert not (inside & ~found).any()
