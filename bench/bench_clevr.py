@@ -19,7 +19,6 @@ that configuration's alone. Prints a table and writes `bench/results/clevr.{md,j
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
 import json
 import math
@@ -143,15 +142,6 @@ def region_share(dataset: Path) -> float:
     return sum(shares) / len(shares)
 
 
-def shard_digest(dataset: Path) -> str:
-    """sha256 over the dataset's shard files, in name order."""
-    digest = hashlib.sha256()
-    for path in sorted((dataset / "data").glob("*.parquet")):
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
-
-
 def naive_ratio(rows: list[dict], size: str) -> float:
     """CPU-s per pair of the naive way over the 1-worker runner's, at `size`."""
     per_pair = {row["name"]: row["cpu_s"] / row["pairs"] for row in rows if row["size"] == size}
@@ -232,6 +222,8 @@ def main() -> None:
         measure(args)
         return
 
+    from datagen.manifest import files_digest
+
     load_before = benchkit.load_average()
     rows, checks = [], []
     common = ["--num", str(args.num), "--naive-num", str(args.naive_num), "--psnr-num", str(args.psnr_num)]
@@ -247,7 +239,7 @@ def main() -> None:
             naive = benchkit.in_subprocess(__file__, "naive", str(made[2]), "--size", size, *common)
             rows.append({"size": size, "name": "naive: fresh Blender process per image, spy rendered whole", **naive})
             check = {"size": size, "region_share": rows[-3]["region_share"], "naive": naive}
-            check["same_bytes"] = shard_digest(made[1]) == shard_digest(made[2])
+            check["same_bytes"] = files_digest(made[1] / "data") == files_digest(made[2] / "data")
             if position == 0:
                 check.update(benchkit.in_subprocess(__file__, "psnr", str(made[1]), "--size", size, *common))
             checks.append(check)
