@@ -1,13 +1,13 @@
 """Where in the image an edit can show: the changed objects, their shadows and their reflections.
 
-Computed from the scene graphs alone (no render), as the screen projection of 3D point sets, "parts", each owned
-by one changed object: its hull before and after the edit with the ground around it (contact shadow, colour
-bleeding); when its geometry changed (shape, size, place, presence), that hull with its shadow cast from the four
-corners of each lamp; every metal object that can mirror it; and, when it is metal, the objects near it that it
-lights. A part's pixels are the convex polygon of its projected points, grown by a small margin. Two views of
-the same parts:
+Computed from the scene graphs alone (no render), as the screen projection of 3D point sets, "parts". A changed
+object owns its hull before and after the edit with the ground around it (contact shadow, colour bleeding) and,
+when its geometry changed (shape, size, place, presence), that hull with its shadow cast from the four corners of
+each lamp. An unchanged object on which it can show owns its own hull: every metal object (a mirror), and, when
+the changed object is metal, the objects near it that it lights. A part's pixels are the convex polygon of its
+projected points, grown by a small margin. Two views of the same parts:
 
-- footprints: per changed object, the union of its parts' polygons. The diff mask lies inside them.
+- footprints: per owner, the union of its parts' polygons. The diff mask lies inside them.
 - regions: the rectangles the spy is rendered in, each part's bounding rectangle, merged where one render of
   the union costs less than two (a render costs its area plus a fixed overhead).
 
@@ -40,6 +40,7 @@ MARGIN_FRACTION = 0.01
 """Pixels a part's polygon is grown by, as a fraction of the larger image side (at least MIN_MARGIN): the pixel
 filter spreads an edge over a pixel or so; the polygons already hold whole penumbrae."""
 MIN_MARGIN = 2
+"""Fewest pixels a part's polygon is grown by, at small image sizes."""
 NEAR_DEPTH = 1.0
 """Depth in front of the camera from which parts are kept (the ground the frame shows is ~8 units away); a shadow
 cast towards the camera is cut there instead of reaching behind it."""
