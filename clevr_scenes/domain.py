@@ -1,11 +1,12 @@
 """The CLEVR domain: its config, the pair generator (scene, edits, renders, composite), its registration.
 
-A pair costs one full Cycles render of the civilian scene plus, per region the edits can affect
-(`region.py`), one render of each scene with the same render border. Two renders with the same border
-share the denoiser's context (OpenImageDenoise sees only the border, so a border render differs from the
-full render by a few levels everywhere); their difference is exactly the edit's effect. The spy image is
-the civilian image plus that difference where it is visible: so outside `diff_mask` the two images are
-identical by construction, and there is no seam where a region meets the rest of the frame.
+A pair costs one whole-frame Cycles render of the civilian scene, one render of the spy scene per region its
+edits can reach (`region.py`), and two denoising passes (`film.py`). The spy's region renders are spliced into
+the civilian's raw passes: Cycles gives a pixel the same samples in a region render as in a whole frame, so
+the spliced frame is what a whole render of the spy would be, save light that leaves the regions only by
+indirect bounces. Denoised whole like the civilian's, it is blended in only inside the diff mask
+(`composite.py`), so outside the mask the spy is the civilian bit for bit. Every step is deterministic: the same
+seed gives the same bytes in any process, whatever ran there before.
 """
 
 from __future__ import annotations
@@ -14,17 +15,18 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from clevr_scenes.blender import DEVICES, BlenderRenderer, Layers, RenderSettings, check_device
+from clevr_scenes.composite import CLEAR_CHANGE, FEATHER, VISIBLE_CHANGE, compose
 from clevr_scenes.edits import DEFAULT_CHANGES, DEFAULT_EDIT_KINDS, Change, describe, edit_scene, validate_edit_options
+from clevr_scenes.film import HDR_SCALE, Denoiser, develop
 from clevr_scenes.placement import sample_scene
-from clevr_scenes.region import Region, changed_ids, spy_regions
+from clevr_scenes.region import Region, change_area
 from clevr_scenes.scene import Scene, SceneConfig
+from clevr_scenes.visibility import check_likely_visible, check_visible
 from clevr_scenes.vocabulary import COLOR_MODES
 from datagen.errors import ConfigError, QualityRejected
-from datagen.masks import channel_max, dilate
 from datagen.quality import QualityGate
 from datagen.record import Pair
 from datagen.registry import Domain, register_domain
@@ -35,14 +37,6 @@ MAX_SAMPLES = 4096
 CLEVR_PIXELS = 320 * 240
 MIN_VISIBLE_PIXELS = 200
 """CLEVR's rule: every object shows at least this many pixels at 320x240 (scaled by pixel count)."""
-VISIBLE_CHANGE = 3
-"""Per-channel difference (of 255) from which a rendered change counts as visible and joins `diff_mask`.
-
-Two renders of one region differ below this where the edit only shifts path-tracing noise or adds faint
-indirect light; those pixels keep the civilian's values, which is what makes the outside exactly equal."""
-CONTEXT_PIXELS = 8
-"""Margin rendered around each region and then dropped (edge effects of the denoiser; measured: lines of
-differences above VISIBLE_CHANGE along region edges without it, none with it)."""
 # Outside the mask the images are equal by construction (tolerance 0). A small object at tiny test sizes
 # shows only a few dozen pixels, hence the low minimum of clearly changed pixels.
 QUALITY = QualityGate(tolerance=0, mask_dilation=0, changed_threshold=24, min_changed_pixels=12, max_area_fraction=0.5)
@@ -57,7 +51,7 @@ class ClevrConfig:
     height: int = 240
     """Image height in pixels (CLEVR: 240)."""
     samples: int = 8
-    """Cycles samples per pixel; OpenImageDenoise (fast prefilter) cleans them."""
+    """Cycles samples per pixel; OpenImageDenoise (fast network) cleans them."""
     min_objects: int = 4
     """Fewest objects in a civilian scene (the paper: 4)."""
     max_objects: int = 6
@@ -90,6 +84,7 @@ class ClevrPairGenerator:
         self.config = config
         self._settings = RenderSettings(config.width, config.height, config.samples, config.device, config.color_mode)
         self._renderer: BlenderRenderer | None = None
+        self._denoiser: Denoiser | None = None
 
     @property
     def renderer(self) -> BlenderRenderer:
@@ -97,8 +92,14 @@ class ClevrPairGenerator:
             self._renderer = BlenderRenderer(self._settings)
         return self._renderer
 
+    @property
+    def denoiser(self) -> Denoiser:
+        if self._denoiser is None:
+            self._denoiser = Denoiser()
+        return self._denoiser
+
     def __call__(self, index: int, seed: int) -> Pair:
-        """The pair of `seed`: sample and edit the scenes, render, composite the spy, measure what changed.
+        """The pair of `seed`: sample and edit the scenes, then `pair` them.
 
         Raises:
             QualityRejected: the edits do not fit the scene, or an object shows too few pixels in either image.
@@ -109,98 +110,59 @@ class ClevrPairGenerator:
         spy, changes = edit_scene(
             civilian, rng, kinds=config.edit_kinds, changes=config.changes, config=config.scene_config
         )
-        regions = spy_regions(civilian, spy, config.width, config.height)
+        return self.pair(civilian, spy, changes)
+
+    def pair(self, civilian: Scene, spy: Scene, changes: Sequence[Change]) -> Pair:
+        """The pair of two scenes `changes` lead from one to the other: render, develop, composite the spy.
+
+        Raises:
+            QualityRejected: the edits change no pixel, or an object shows too few pixels in either image.
+        """
+        config = self.config
+        area = change_area(civilian, spy, config.width, config.height)
+        regions = area.regions
         if not regions:
             raise QualityRejected("the edits change no pixel of the frame")
+        for scene, which in ((civilian, "civilian"), (spy, "spy")):
+            check_likely_visible(scene, config.width, config.height, config.min_visible_pixels, which)
         full = self.renderer.render(civilian)
         check_visible(civilian, full.index, config.min_visible_pixels, "civilian")
-        composite = self.composite(civilian, spy, full, regions)
-        check_visible(spy, composite.index, config.min_visible_pixels, "spy")
+        spliced = self.spy_layers(spy, full, regions)
+        check_visible(spy, spliced.index, config.min_visible_pixels, "spy")
+        civilian_rgb = develop(full, self.denoiser)
+        image = compose(civilian_rgb, develop(spliced, self.denoiser), (full.index, spliced.index), area.footprints)
         return Pair(
-            civilian=full.rgb,
-            spy=composite.rgb,
-            diff_mask=composite.mask,
-            diff_boxes=object_boxes(changes, full.index, composite.index),
+            civilian=civilian_rgb,
+            spy=image.rgb,
+            diff_mask=image.mask,
+            diff_boxes=list(image.boxes.values()),
             edits=[edit for change in changes for edit in change.edits()],
             description=describe(changes, civilian, spy),
-            difficulty=difficulty(composite.mask, changes),
+            difficulty=difficulty(image.mask, changes),
             meta={
                 "civilian": civilian.to_json(config.width, config.height),
                 "spy": spy.to_json(config.width, config.height),
                 "changes": [change.to_json() for change in changes],
+                "boxes": [owner.describe() for owner in image.boxes],
                 "render": {
                     "samples": config.samples,
                     "color_mode": config.color_mode,
+                    "denoiser": f"OpenImageDenoise RT, fast, hdrScale {HDR_SCALE:g}",
                     "regions": [region.to_json() for region in regions],
+                    "mask": {"visible_change": VISIBLE_CHANGE, "clear_change": CLEAR_CHANGE, "feather": FEATHER},
                 },
             },
         )
 
-    def composite(self, civilian: Scene, spy: Scene, full: Layers, regions: Sequence[Region]) -> Composite:
-        """The spy image, its object index and the diff mask, from renders of `regions` only (see module doc)."""
-        changed = changed_ids(civilian, spy)
-        composite = Composite(rgb=full.rgb.copy(), index=full.index.copy(), mask=np.zeros(full.index.shape, bool))
+    def spy_layers(self, spy: Scene, civilian: Layers, regions: Sequence[Region]) -> Layers:
+        """The civilian's raw passes with each region rendered for the spy scene in their place.
+
+        Regions may overlap: each is a render of the whole spy scene with the same samples, so they agree there.
+        """
+        layers = civilian
         for region in regions:
-            # The denoiser treats the rows and columns at a border's edge differently, and differently for
-            # different content: render a margin around the region and use only its inside.
-            context = region.grown(CONTEXT_PIXELS, self.config.width, self.config.height)
-            inner = region.within(context)
-            before = self.renderer.render(civilian, context)
-            after = self.renderer.render(spy, context)
-            delta = after.rgb[inner].astype(np.int16) - before.rgb[inner].astype(np.int16)  # [h, w, 3]
-            silhouettes = np.isin(before.index[inner], changed) | np.isin(after.index[inner], changed)
-            visible = channel_max(np.abs(delta).astype(np.uint8)) >= VISIBLE_CHANGE
-            local = dilate(_closed(visible | silhouettes), 1)
-            # Regions may overlap: each one's renders hold every change on its pixels, so the last one wins whole.
-            composite.mask[region.slices] = local
-            patch = full.rgb[region.slices].copy()
-            patch[local] = np.clip(patch[local].astype(np.int16) + delta[local], 0, 255).astype(np.uint8)
-            composite.rgb[region.slices] = patch
-            composite.index[region.slices] = after.index[inner]
-        return composite
-
-
-@dataclass(frozen=True)
-class Composite:
-    """The spy's layers assembled from the civilian's full render and the region renders.
-
-    Attributes:
-        rgb: `[H, W, 3]` uint8, the spy image.
-        index: `[H, W]` int32, the spy's object ids (exact: occlusion changes stay inside the region).
-        mask: `[H, W]` bool, the diff mask.
-    """
-
-    rgb: np.ndarray
-    index: np.ndarray
-    mask: np.ndarray
-
-
-def _closed(mask: np.ndarray) -> np.ndarray:
-    """Fill one-pixel gaps (a shadow's edge crossing the threshold on and off)."""
-    return cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8)).astype(bool)
-
-
-def check_visible(scene: Scene, index: np.ndarray, minimum: int, which: str) -> None:
-    """Raise `QualityRejected` if an object of `scene` shows fewer than `minimum` pixels in `index`."""
-    counts = np.bincount(index.ravel(), minlength=scene.next_id())
-    for obj in scene.objects:
-        if counts[obj.id] < minimum:
-            raise QualityRejected(
-                f"{which} image: object {obj.id} ({obj.phrase()}) shows {counts[obj.id]} pixels (minimum {minimum})"
-            )
-
-
-def object_boxes(changes: Sequence[Change], before: np.ndarray, after: np.ndarray) -> list[list[int]]:
-    """One `[x0, y0, x1, y1]` box per changed object, around its pixels in either image (`[H, W]` object ids).
-
-    Boxes locate the changed objects; their shadows and reflections are in `diff_mask`, not in the boxes.
-    """
-    boxes = []
-    for object_id in sorted({i for change in changes for i in change.object_ids}):
-        ys, xs = np.nonzero((before == object_id) | (after == object_id))
-        if xs.size:
-            boxes.append([int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1])
-    return boxes
+            layers = layers.spliced(region, self.renderer.render(spy, region))
+        return layers
 
 
 def difficulty(mask: np.ndarray, changes: Sequence[Change]) -> float:
