@@ -414,11 +414,14 @@ def pull(
 def make_tiny_model(
     out: Annotated[Path, typer.Argument(help="Folder to write the model into.")],
     seed: SeedOption = 0,
+    family: Annotated[
+        str, typer.Option(help="Architecture: qwen2_vl, qwen2_5_vl, qwen3_vl or internvl (InternVL3, native).")
+    ] = "qwen2_5_vl",
 ) -> None:
-    """A tiny random Qwen2.5-VL (offline tokenizer, chat template) for smoke runs and tests on a CPU."""
+    """A tiny random VLM of a real architecture (offline tokenizer, chat template) for smoke runs and tests on a CPU."""
     from training.tiny_model import make_tiny_model as build
 
-    console.print(f"wrote {build(out, seed=seed)}")
+    console.print(f"wrote {build(out, family=family, seed=seed)}")
 
 
 @app.command()

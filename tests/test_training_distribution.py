@@ -28,8 +28,8 @@ def independent_logprobs(model, completions, temperature, suppressed):
         input_ids=torch.cat([completions.prompt_ids, completions.completion_ids], dim=1),
         attention_mask=torch.cat([completions.prompt_mask, completions.completion_mask], dim=1),
         mm_token_type_ids=mm_types,
-        pixel_values=completions.pixel_values.to(next(model.parameters()).dtype),
-        image_grid_thw=completions.image_grid_thw,
+        pixel_values=torch.cat([v["pixel_values"] for v in completions.vision]).to(next(model.parameters()).dtype),
+        image_grid_thw=torch.cat([v["image_grid_thw"] for v in completions.vision]),
     ).logits[:, prompt_length - 1 : -1]
     allowed = torch.ones(logits.shape[-1], dtype=torch.bool)
     allowed[list(suppressed)] = False

@@ -33,7 +33,7 @@ def load_tiny(folder: Path) -> LoadedModel:
 
 
 def make_sampler(loaded: LoadedModel, *, max_new_tokens: int = 16, temperature: float = 1.0) -> ModelSampler:
-    suppressed = tuple(suppressed_token_ids(loaded.model, loaded.processor.tokenizer))
+    suppressed = tuple(suppressed_token_ids(loaded.model, loaded.processor))
     return ModelSampler(loaded.model, loaded.processor, SamplingConfig(max_new_tokens, temperature, suppressed))
 
 

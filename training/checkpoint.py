@@ -1,17 +1,21 @@
-"""Checkpoints: a Hugging Face model folder (safetensors + processor, loadable by VLMEvalKit) plus trainer state.
+"""Checkpoints: a Hugging Face model folder (bf16 safetensors, the starting model's processor files) and trainer state.
 
-Layout of `OUT/checkpoints/step-000020/`: the model's `config.json`, `model.safetensors`, processor and
-tokenizer files; `trainer_state.json` (step, data position, stage-scheduler EMAs, RAE baselines: readable) and
-`trainer_state.pt` (optimizer and LR schedule). There is no RNG state to keep: the trainer derives every step's
-sampling seed from (run seed, step, process), so a resumed step samples exactly what the uninterrupted one did.
-A checkpoint is written under a temporary name and renamed when complete, so a crash never leaves a plausible
-half-written one.
+Layout of `OUT/checkpoints/step-000020/`: the model's `config.json` and `model.safetensors` (bf16 by default, the
+dtype the paper's models ship in, declared in `config.json`), the starting model's processor, tokenizer and chat
+template files copied byte for byte (`processor_files`), and its `generation_config.json`; `trainer_state.json`
+(step, data position, stage-scheduler EMAs, RAE baselines: readable) and `trainer_state.pt` (optimizer and LR
+schedule, and the full-precision weights when the safetensors are rounded, so that resuming is exact). There is
+no RNG state to keep: the trainer derives every step's sampling seed from (run seed, step, process), so a resumed
+step samples exactly what the uninterrupted one did. A checkpoint is written under a temporary name and renamed
+when complete, so a crash never leaves a plausible half-written one.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +25,7 @@ from transformers.utils import GENERATION_CONFIG_NAME
 
 from datagen.errors import ConfigError
 from training.model import blank_generation_config
+from training.processor_files import copy_processor_files
 
 RUN_FILE = "run.json"
 """The run record in a run folder: model, data and recipe, which a resumed run must match."""
@@ -28,6 +33,10 @@ CHECKPOINTS = "checkpoints"
 STATE_JSON = "trainer_state.json"
 STATE_TORCH = "trainer_state.pt"
 PREFIX = "step-"
+WEIGHTS_DTYPE = torch.bfloat16
+"""The dtype of a checkpoint's `model.safetensors`, what evaluators load."""
+MASTER_WEIGHTS = "model"
+"""Key of the full-precision weights in `trainer_state.pt`, present when the safetensors are rounded."""
 
 
 @dataclass(frozen=True)
@@ -72,25 +81,31 @@ def save_checkpoint(
     out: Path,
     *,
     model: torch.nn.Module,
-    processor: Any,
+    processor_files: Path,
     optimizer: torch.optim.Optimizer,
     lr_scheduler: Any,
     state: TrainerState,
     keep: int,
+    weights_dtype: torch.dtype = WEIGHTS_DTYPE,
 ) -> Path:
-    """Write the checkpoint of `state.step` atomically and drop all but the newest `keep` (0 keeps all)."""
+    """Write the checkpoint of `state.step` atomically and drop all but the newest `keep` (0 keeps all).
+
+    `processor_files` is the starting model's folder (or a checkpoint of it) whose processor files are copied.
+    """
     final = checkpoint_dir(out, state.step)
     partial = final.with_name(final.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
-    with blank_generation_config(model) as generation_config:
-        model.save_pretrained(partial, safe_serialization=True)
+    full = model.state_dict()
+    weights = {name: _cast(tensor, weights_dtype) for name, tensor in full.items()}
+    with blank_generation_config(model) as generation_config, declared_dtype(model.config, weights_dtype):
+        model.save_pretrained(partial, state_dict=weights, safe_serialization=True)
     generation_config.to_json_file(partial / GENERATION_CONFIG_NAME)
-    processor.save_pretrained(partial)
-    torch.save(
-        {"optimizer": optimizer.state_dict(), "lr_scheduler": lr_scheduler.state_dict()},
-        partial / STATE_TORCH,
-    )
+    copy_processor_files(processor_files, partial)
+    torch_state = {"optimizer": optimizer.state_dict(), "lr_scheduler": lr_scheduler.state_dict()}
+    if any(weights[name].dtype != tensor.dtype for name, tensor in full.items()):
+        torch_state[MASTER_WEIGHTS] = full
+    torch.save(torch_state, partial / STATE_TORCH)
     (partial / STATE_JSON).write_text(json.dumps(state.__dict__, indent=2) + "\n")
     shutil.rmtree(final, ignore_errors=True)
     partial.rename(final)
@@ -98,6 +113,27 @@ def save_checkpoint(
         for old in list_checkpoints(out)[:-keep]:
             shutil.rmtree(old)
     return final
+
+
+def _cast(tensor: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Floating-point tensors in `dtype`; integer buffers as they are."""
+    return tensor.to(dtype) if tensor.is_floating_point() else tensor
+
+
+@contextmanager
+def declared_dtype(config: Any, dtype: torch.dtype) -> Iterator[None]:
+    """Let `config` (and its text and vision sub-configs) declare `dtype` while the block runs, so that `config.json`
+    names the dtype the weights are saved in (`dtype="auto"` loaders read it)."""
+    configs = [config, *(getattr(config, key) for key in getattr(config, "sub_configs", {}) if hasattr(config, key))]
+    configs = [part for part in configs if part is not None]
+    previous = [part.dtype for part in configs]
+    for part in configs:
+        part.dtype = dtype
+    try:
+        yield
+    finally:
+        for part, old in zip(configs, previous, strict=True):
+            part.dtype = old
 
 
 def load_trainer_state(folder: Path) -> tuple[TrainerState, dict[str, Any]]:

@@ -25,6 +25,7 @@ from rich.console import Console
 from datagen.errors import ConfigError, DatasetError, InputError, ResumeMismatchError
 from datagen.loading import load_pairs
 from training.checkpoint import (
+    MASTER_WEIGHTS,
     RUN_FILE,
     TrainerState,
     latest_checkpoint,
@@ -37,6 +38,7 @@ from training.iteration import StepOutcome, advance
 from training.metrics import MetricsLog, StepLog
 from training.model import check_model_source, load_model_and_processor, suppressed_token_ids
 from training.pairs import PairStream
+from training.processor_files import processor_folder
 from training.recipe import Recipe
 from training.rewards import RoleBaselines
 from training.rollout import ModelSampler, SamplingConfig
@@ -123,7 +125,7 @@ class SPOTrainer:
         self.sampling = SamplingConfig(
             max_new_tokens=rollout.max_new_tokens,
             temperature=rollout.temperature,
-            suppressed=tuple(suppressed_token_ids(policy, self.processor.tokenizer)),
+            suppressed=tuple(suppressed_token_ids(policy, self.processor)),
         )
         self.sampler = ModelSampler(self.accelerator.unwrap_model(self.model), self.processor, self.sampling)
         self.stage_scheduler = StageScheduler(self.recipe.scheduler)
@@ -168,6 +170,7 @@ class SPOTrainer:
 
     def _load_models(self) -> torch.nn.Module:
         """The policy (from the checkpoint when resuming) and the frozen reference (always the starting model)."""
+        self.processor_files = processor_folder(self.resume_from or self.options.model)
         loaded = load_model_and_processor(
             self.resume_from or self.options.model, max_pixels=self.recipe.rollout.max_pixels
         )
@@ -183,6 +186,8 @@ class SPOTrainer:
 
     def _load_state(self, checkpoint: Path) -> None:
         state, torch_state = load_trainer_state(checkpoint)
+        if MASTER_WEIGHTS in torch_state:  # the safetensors hold rounded (bf16) weights; training goes on from these
+            self.accelerator.unwrap_model(self.model).load_state_dict(torch_state[MASTER_WEIGHTS])
         self.optimizer.load_state_dict(torch_state["optimizer"])
         self.lr_scheduler.load_state_dict(torch_state["lr_scheduler"])
         # The saved learning rates follow the saved run's schedule; recompute them on this run's (its max_steps).
@@ -302,7 +307,7 @@ class SPOTrainer:
             path = write_checkpoint(
                 self.options.out,
                 model=self.accelerator.unwrap_model(self.model),
-                processor=self.processor,
+                processor_files=self.processor_files,
                 optimizer=self.optimizer,
                 lr_scheduler=self.lr_scheduler,
                 state=state,
