@@ -363,6 +363,30 @@ def export(
     console.print(f"exported {summary.pairs} pairs to {summary.out} ({export_format} layout)")
 
 
+@app.command()
+@reports_errors
+def qa(
+    dataset: Annotated[str, typer.Argument(help="Pair dataset: a folder made by vzero or a Hub dataset id ORG/NAME.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="New folder for the question dataset.")],
+    seed: SeedOption = 0,
+    config: Annotated[str | None, typer.Option(help="Only this domain of a merged dataset (default: all).")] = None,
+) -> None:
+    """Verifiable "what changed?" questions (multiple choice, answers from the pairs' ground truth) as a dataset."""
+    from datagen.qa_dataset import build_qa_dataset
+
+    command = shlex.join(["vzero", "qa", str(dataset), "--out", str(out), "--seed", str(seed)])
+    summary = build_qa_dataset(dataset, out, seed=seed, config=config, command=command)
+    counts = Table(title=f"{summary.pairs} pairs -> questions", title_justify="left")
+    kinds = sorted({kind for counter in summary.counts.values() for kind in counter})
+    counts.add_column("domain")
+    for kind in kinds:
+        counts.add_column(kind, justify="right")
+    for domain, counter in summary.counts.items():
+        counts.add_row(domain, *(str(counter[kind]) for kind in kinds))
+    console.print(counts)
+    console.print(f"wrote {summary.out}   card: {summary.out / 'README.md'}", soft_wrap=True)
+
+
 RepoIdArgument = Annotated[str, typer.Argument(help="Hub dataset id, ORG/NAME.")]
 RevisionOption = Annotated[str | None, typer.Option(help="Branch (publish creates it) or commit; default main.")]
 
