@@ -42,3 +42,12 @@ def load_pairs(
     if missing:
         raise DatasetError(f"{source} is not a pair dataset: missing column(s) {sorted(missing)}")
     return pairs
+
+
+def public_name(source: str | Path) -> str:
+    """How output files name a dataset or model source: a Hub id as it is, a local folder by its name only.
+
+    Outputs get published, so they never hold a path of this machine (DESIGN.md).
+    """
+    local = Path(source)
+    return local.resolve().name if local.exists() else str(source)

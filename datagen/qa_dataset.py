@@ -23,7 +23,7 @@ from datagen.card import table
 from datagen.configs import ALL_CONFIG, dataset_configs, domain_folder
 from datagen.errors import ConfigError, DatasetError
 from datagen.features import QA_FEATURES
-from datagen.loading import load_pairs
+from datagen.loading import load_pairs, public_name
 from datagen.merge import DOMAIN_NAME
 from datagen.qa import KINDS, Question, domain_questions, make_questions, pair_facts, pair_rng
 from datagen.shards import plan_shards, write_shard
@@ -101,12 +101,6 @@ def question_row(question: Question, record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def source_name(source: str | Path) -> str:
-    """How the card names the source: a Hub id as it is, a local folder by its name (no machine paths)."""
-    local = Path(source)
-    return local.resolve().name if local.exists() else str(source)
-
-
 def card_text(folder: Path, summary: QASummary, *, name: str, source: str | Path, command: str) -> str:
     """The dataset card: Hub YAML (configs and features), counts per domain and kind, how answers are made."""
     configs = dataset_configs(folder)
@@ -128,7 +122,7 @@ def card_text(folder: Path, summary: QASummary, *, name: str, source: str | Path
     sections = [
         "---\n" + yaml.safe_dump(metadata, sort_keys=False, allow_unicode=True) + "---",
         f"# {name}",
-        f'"What changed?" questions about the {summary.pairs} spot-the-difference pairs of `{source_name(source)}`. '
+        f'"What changed?" questions about the {summary.pairs} spot-the-difference pairs of `{public_name(source)}`. '
         "Every answer comes from the pairs' ground truth (`edits`, `meta`, `diff_boxes`, the mask), never from a "
         "model, and is exactly one of `choices`: exact match is a verifiable reward (RLVR), or an accuracy.",
         table(("domain", "kind", "questions"), rows),

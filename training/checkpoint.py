@@ -12,10 +12,9 @@ when complete, so a crash never leaves a plausible half-written one.
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,8 +97,9 @@ def save_checkpoint(
     partial.mkdir(parents=True)
     full = model.state_dict()
     weights = {name: _cast(tensor, weights_dtype) for name, tensor in full.items()}
-    with blank_generation_config(model) as generation_config, declared_dtype(model.config, weights_dtype):
+    with blank_generation_config(model) as generation_config:
         model.save_pretrained(partial, state_dict=weights, safe_serialization=True)
+    save_config(model.config, partial, weights_dtype)
     generation_config.to_json_file(partial / GENERATION_CONFIG_NAME)
     copy_processor_files(processor_files, partial)
     torch_state = {"optimizer": optimizer.state_dict(), "lr_scheduler": lr_scheduler.state_dict()}
@@ -120,20 +120,17 @@ def _cast(tensor: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return tensor.to(dtype) if tensor.is_floating_point() else tensor
 
 
-@contextmanager
-def declared_dtype(config: Any, dtype: torch.dtype) -> Iterator[None]:
-    """Let `config` (and its text and vision sub-configs) declare `dtype` while the block runs, so that `config.json`
-    names the dtype the weights are saved in (`dtype="auto"` loaders read it)."""
-    configs = [config, *(getattr(config, key) for key in getattr(config, "sub_configs", {}) if hasattr(config, key))]
-    configs = [part for part in configs if part is not None]
-    previous = [part.dtype for part in configs]
-    for part in configs:
-        part.dtype = dtype
-    try:
-        yield
-    finally:
-        for part, old in zip(configs, previous, strict=True):
-            part.dtype = old
+def save_config(config: Any, folder: Path, dtype: torch.dtype) -> None:
+    """Write `config.json` declaring `dtype` (its text and vision sub-configs too), the dtype the weights are saved in.
+
+    `save_pretrained` declares the dtype of the model's parameters (fp32 master weights), so evaluators loading with
+    `dtype="auto"` would upcast the bf16 weights; a copy of the config, written after it, says what the file holds.
+    """
+    declared = copy.deepcopy(config)
+    for part in [declared, *(getattr(declared, key, None) for key in getattr(declared, "sub_configs", {}))]:
+        if part is not None:
+            part.dtype = dtype
+    declared.save_pretrained(folder)
 
 
 def load_trainer_state(folder: Path) -> tuple[TrainerState, dict[str, Any]]:

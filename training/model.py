@@ -7,6 +7,7 @@ from the same files. Training's `max_pixels` is applied to the loaded processor 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -49,19 +50,33 @@ def check_model_source(source: str | Path) -> None:
     """Fail fast on a model path that cannot be loaded, before any weights are read.
 
     Raises:
-        ConfigError: a local path that does not exist, has no `config.json` or no chat template, or a string that
-            is not a Hub id. (A Hub model's chat template is checked when its processor files are fetched.)
+        ConfigError: a local path that does not exist, has no `config.json`, is of a model type transformers cannot
+            load as a vision-language model (`AutoModelForImageTextToText`), or has no chat template; or a string
+            that is not a Hub id. (A Hub model's are checked when its processor files and config are fetched.)
     """
     local = Path(source)
     if local.exists():
         if not (local / "config.json").is_file():
             raise ConfigError(f"--model {source}: the folder has no config.json (not a Hugging Face model folder)")
+        check_model_type(json.loads((local / "config.json").read_text()).get("model_type"), str(source))
         check_chat_template(local, str(source))
         return
     text = str(source)
     if text.startswith((".", "/", "~")) or text.count("/") != 1:
         raise ConfigError(
             f"--model {source}: no such folder, and not a Hub model id like 'Qwen/Qwen2.5-VL-7B-Instruct'"
+        )
+
+
+def check_model_type(model_type: str | None, name: str) -> None:
+    """Raise `ConfigError` unless `AutoModelForImageTextToText` has a class for `model_type` (any such family trains:
+    the known ones with their own table entry, the others through the generic path)."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+
+    if model_type not in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES:
+        raise ConfigError(
+            f"--model {name}: model type {model_type!r} is not a vision-language model transformers can load with "
+            "AutoModelForImageTextToText (e.g. qwen2_vl, qwen2_5_vl, qwen3_vl, internvl, llava, gemma3)"
         )
 
 

@@ -133,18 +133,22 @@ FORMAT_SUBJECTS = ("the red bar", "a blue cube", "the title", "the legend", "a g
 
 
 def format_examples(rng: np.random.Generator, count: int) -> list[str]:
-    """Replies in the game's answer formats: a reasoning sentence, then `\\boxed{seat}`, `\\boxed{N/A}` or a clue."""
+    """Replies in the answer formats: a reasoning sentence, then `\\boxed{seat}`, `\\boxed{N/A}`, a clue, or the
+    letter of a choice (the "what changed?" questions)."""
     replies = []
     for _ in range(count):
         subject = FORMAT_SUBJECTS[rng.integers(len(FORMAT_SUBJECTS))]
-        kind = rng.integers(3)
+        kind = rng.integers(4)
         if kind == 0:
             seat = int(rng.integers(1, 6))
             replies.append(f"Player {seat} said {subject}. \\boxed{{{seat}}}")
         elif kind == 1:
             replies.append(f"I am not sure about {subject}. \\boxed{{N/A}}")
-        else:
+        elif kind == 2:
             replies.append(f"My image shows {subject}. \\boxed{{There is {subject}.}}")
+        else:
+            letter = "ABCD"[rng.integers(4)]
+            replies.append(f"The change is {subject}. \\boxed{{{letter}}}")
     return replies
 
 
