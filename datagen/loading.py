@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import datasets
 
@@ -28,20 +29,34 @@ def load_pairs(
     if local.exists():
         if not local.is_dir():
             raise DatasetError(f"{source} is a file; pass the dataset folder that holds data/*.parquet")
-        shard_paths(local)
-        offered = [offer.name for offer in dataset_configs(local)]
-        if config is not None and config not in offered:
-            raise DatasetError(f"{source} has no config {config!r}; it offers {offered}")
+        arguments = _local_shards(local, config)
     elif str(source).count("/") != 1:
         raise DatasetError(f"{source!r} is neither a local folder nor a Hub dataset id like 'org/name'")
+    else:
+        arguments = {"path": str(source), "name": config}
     try:
-        pairs = datasets.load_dataset(str(source), config, split=split, streaming=streaming)
+        pairs = datasets.load_dataset(**arguments, split=split, streaming=streaming)
     except (ValueError, OSError) as error:  # `datasets` reports unreadable data and unreachable ids with these
         raise DatasetError(f"cannot load {source}: {error}") from error
     missing = set(PAIR_FEATURES) - set(pairs.features or {})
     if missing:
         raise DatasetError(f"{source} is not a pair dataset: missing column(s) {sorted(missing)}")
     return pairs
+
+
+def _local_shards(folder: Path, config: str | None) -> dict[str, Any]:
+    """`load_dataset` arguments reading the shards of one config of a local folder by their absolute paths.
+
+    Loading the folder by its path would key `datasets`' cache on the folder's *name* and layout: a second folder
+    called `all` (another merge, a regenerated run) would be served the first one's cached records.
+    """
+    shard_paths(folder)
+    offered = {offer.name: offer for offer in dataset_configs(folder)}
+    if config is not None and config not in offered:
+        raise DatasetError(f"{folder} has no config {config!r}; it offers {list(offered)}")
+    chosen = offered[config] if config is not None else next(offer for offer in offered.values() if offer.default)
+    files = sorted(str(path.resolve()) for path in folder.glob(chosen.pattern))
+    return {"path": "parquet", "data_files": {"train": files}}
 
 
 def public_name(source: str | Path) -> str:
