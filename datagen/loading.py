@@ -1,4 +1,5 @@
-"""The one loader training uses: a local dataset folder or a Hub id, checked for the pair schema."""
+"""The one loader of datasets, from a local folder or a Hub id, checked for its schema: pairs or "what changed?"
+questions."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import datasets
 
 from datagen.configs import dataset_configs
 from datagen.errors import DatasetError
-from datagen.features import PAIR_FEATURES
+from datagen.features import PAIR_FEATURES, QA_FEATURES
 from datagen.reading import shard_paths
 
 
@@ -25,6 +26,23 @@ def load_pairs(
         DatasetError: the source does not exist, holds no Parquet shards, cannot be read, or its columns
             are not the pair schema.
     """
+    return _load(source, PAIR_FEATURES, "a pair dataset", split=split, streaming=streaming, config=config)
+
+
+def load_questions(
+    source: str | Path, *, split: str = "train", streaming: bool = False, config: str | None = None
+) -> datasets.Dataset | datasets.IterableDataset:
+    """Load "what changed?" questions (a folder made by `vzero qa`, or its Hub id), e.g. as RLVR data.
+
+    Raises:
+        DatasetError: as `load_pairs`, for the question schema.
+    """
+    return _load(source, QA_FEATURES, "a question dataset", split=split, streaming=streaming, config=config)
+
+
+def _load(
+    source: str | Path, features: datasets.Features, kind: str, *, split: str, streaming: bool, config: str | None
+) -> datasets.Dataset | datasets.IterableDataset:
     local = Path(source)
     if local.exists():
         if not local.is_dir():
@@ -35,13 +53,13 @@ def load_pairs(
     else:
         arguments = {"path": str(source), "name": config}
     try:
-        pairs = datasets.load_dataset(**arguments, split=split, streaming=streaming)
+        loaded = datasets.load_dataset(**arguments, split=split, streaming=streaming)
     except (ValueError, OSError) as error:  # `datasets` reports unreadable data and unreachable ids with these
         raise DatasetError(f"cannot load {source}: {error}") from error
-    missing = set(PAIR_FEATURES) - set(pairs.features or {})
+    missing = set(features) - set(loaded.features or {})
     if missing:
-        raise DatasetError(f"{source} is not a pair dataset: missing column(s) {sorted(missing)}")
-    return pairs
+        raise DatasetError(f"{source} is not {kind}: missing column(s) {sorted(missing)}")
+    return loaded
 
 
 def _local_shards(folder: Path, config: str | None) -> dict[str, Any]:

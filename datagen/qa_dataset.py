@@ -131,7 +131,8 @@ def card_text(folder: Path, summary: QASummary, *, name: str, source: str | Path
         "from the domain's vocabulary), `grounding` (which box holds a change). `images` are in the order the "
         "question names them; `edit_index` is the entry of the pair's `edits` a question is about (-1: the pair).",
         "## Load\n```python\nfrom datasets import load_dataset\n\n"
-        f'questions = load_dataset("path/to/{name}", "{ALL_CONFIG}", split="train")\n```',
+        f'questions = load_dataset("your-org/{name}", "{ALL_CONFIG}", split="train")  # once published\n```\n'
+        "A local folder: `datagen.loading.load_questions(folder, config=None)`, which also checks the schema.",
         f"## How it was made\n```\n{command or '(command not recorded)'}\n```",
     ]
     if summary.without_domain_questions:

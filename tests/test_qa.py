@@ -10,14 +10,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from datasets import load_dataset
 from PIL import Image
 from typer.testing import CliRunner
 
 from chart_edit.style import color_name
 from cli import app
+from datagen.errors import DatasetError
 from datagen.features import QA_FEATURES
-from datagen.loading import load_pairs
+from datagen.loading import load_pairs, load_questions
 from datagen.qa import KINDS, from_to_choices, make_questions, pair_facts, pair_rng
 from training.questions import chosen_choice, exact_match, question_messages
 
@@ -110,7 +110,7 @@ def check_grounding(question, pair, mask) -> None:
 
 
 def test_every_kind_in_every_domain_and_every_answer_checks_against_the_ground_truth(questions, three_domains):
-    table = load_dataset(str(questions), split="train")
+    table = load_questions(questions)
     assert table.features == QA_FEATURES
     pairs = {pair["id"]: pair for pair in load_pairs(three_domains)}
     kinds = {(row["domain"], row["kind"]) for row in table}
@@ -136,8 +136,12 @@ def test_every_kind_in_every_domain_and_every_answer_checks_against_the_ground_t
             check_before_after(question, pair)
         elif question["kind"] == "grounding":
             check_grounding(question, pair, mask)
-    by_domain = load_dataset(str(questions), "clevr", split="train")
-    assert set(by_domain["domain"]) == {"clevr"} and "README.md" in {p.name for p in questions.iterdir()}
+    by_domain = load_questions(questions, config="clevr")
+    assert set(by_domain["domain"]) == {"clevr"} and len(by_domain) == sum(row["domain"] == "clevr" for row in table)
+    card = (questions / "README.md").read_text()
+    assert "config_name: clevr" in card and "path: data/clevr/train-*.parquet" in card
+    with pytest.raises(DatasetError, match="not a question dataset: missing column"):
+        load_questions(three_domains)
 
 
 def test_the_same_seed_gives_the_same_questions_and_an_unknown_domain_gets_the_generic_kinds(three_domains):
