@@ -101,6 +101,8 @@ def test_summary_groups_by_domain_and_difficulty_and_pairs_the_models():
     assert summary.differences["all"]["accuracy"].value == 0.25
     assert summary.metrics["all"]["A"]["na_rate"].value == 0.25 and summary.metrics["all"]["A"]["clue_words"].value == 5
     assert summary.metrics["difficulty=hard"]["A"]["qa_accuracy"].value == 0.5
+    assert summary.metrics["all"]["A"]["accuracy"].n == 4, "games are the clusters resampled"
+    assert summary.metrics["domain=clevr"]["B"]["na_rate"].n == 2
 
 
 def _pairless(folder):
