@@ -149,7 +149,12 @@ def test_a_model_that_cannot_play_is_refused_before_any_work(case, message, tmp_
     assert not out.exists()
 
 
-def test_an_unknown_tiny_family_is_refused(tmp_path):
+def test_an_unknown_tiny_family_or_a_used_folder_is_refused(tmp_path):
     result = runner.invoke(app, ["make-tiny-model", str(tmp_path / "m"), "--family", "llava"])
     assert result.exit_code == 1 and "tiny models exist for qwen2_vl, qwen2_5_vl, qwen3_vl, internvl" in result.output
     assert not (tmp_path / "m").exists()
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "processor_config.json").write_text("{}")
+    result = runner.invoke(app, ["make-tiny-model", str(tmp_path / "old")])
+    assert result.exit_code == 1 and "exists and is not an empty folder" in result.output
+    assert [p.name for p in (tmp_path / "old").iterdir()] == ["processor_config.json"]

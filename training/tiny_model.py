@@ -87,7 +87,8 @@ def make_tiny_model(out: str | Path, *, family: str = DEFAULT_FAMILY, seed: int 
     random). The folder loads with `training.model.load_model_and_processor` like any Hub checkpoint.
 
     Raises:
-        ConfigError: `family` is not one of `TINY_SPECS`.
+        ConfigError: `family` is not one of `TINY_SPECS`, or `out` is a folder with files in it (a model folder's
+            files from elsewhere, such as another processor config, would mix with these).
     """
     from transformers import AutoModelForImageTextToText
     from transformers.utils import CHAT_TEMPLATE_FILE, PROCESSOR_NAME
@@ -95,10 +96,12 @@ def make_tiny_model(out: str | Path, *, family: str = DEFAULT_FAMILY, seed: int 
 
     from datagen.errors import ConfigError
 
-    if family not in TINY_SPECS:
+    spec, out = TINY_SPECS.get(family), Path(out)
+    if spec is None:
         raise ConfigError(f"--family {family!r}: tiny models exist for {', '.join(TINY_SPECS)}")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ConfigError(f"{out} exists and is not an empty folder; write the tiny model into a new one")
     hf_logging.disable_progress_bar()
-    spec, out = TINY_SPECS[family], Path(out)
     tokenizer = train_tokenizer(spec)
     ids = {token: tokenizer.convert_tokens_to_ids(token) for token in (END_OF_TEXT, *spec.control_tokens)}
     torch.manual_seed(seed)
