@@ -4,9 +4,8 @@ approximation, paired differences against the spread of per-game differences, an
 from __future__ import annotations
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
+from conftest import pairless_dataset
 from scripted_players import ScriptedPlayers, boxed, fresh_games
 from typer.testing import CliRunner
 
@@ -105,12 +104,6 @@ def test_summary_groups_by_domain_and_difficulty_and_pairs_the_models():
     assert summary.metrics["domain=clevr"]["B"]["na_rate"].n == 2
 
 
-def _pairless(folder):
-    (folder / "data").mkdir(parents=True)
-    pq.write_table(pa.table({"image": [b"x"], "label": [1]}), folder / "data" / "train-00000-of-00001.parquet")
-    return folder
-
-
 @pytest.mark.parametrize(
     ("case", "message"),
     [
@@ -129,7 +122,7 @@ def test_eval_refuses_bad_input_before_any_model_loads(case, message, tmp_path, 
     elif case == "three-models":
         models = [str(tiny_model)] * 3
     else:
-        data = str(_pairless(tmp_path / "other"))
+        data = str(pairless_dataset(tmp_path / "other"))
     command = ["eval", *[arg for model in models for arg in ("--model", model)], "--data", data, "--games", games,
                "--recipe", "tiny-cpu", "--out", str(tmp_path / "eval")]  # fmt: skip
     result = runner.invoke(app, command)

@@ -7,9 +7,8 @@ import json
 import re
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
+from conftest import pairless_dataset
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -183,9 +182,7 @@ def test_a_reply_is_read_by_letter_or_text_in_its_last_box():
 
 
 def test_qa_refuses_bad_input_before_any_work(tmp_path, three_domains):
-    pairless = tmp_path / "pairless"
-    (pairless / "data").mkdir(parents=True)
-    pq.write_table(pa.table({"image": [b"x"], "label": [1]}), pairless / "data" / "train-00000-of-00001.parquet")
+    pairless = pairless_dataset(tmp_path / "pairless")
     result = runner.invoke(app, ["qa", str(pairless), "--out", str(tmp_path / "q1")])
     assert result.exit_code == 1 and "not a pair dataset" in " ".join(result.output.split())
     busy = tmp_path / "busy"

@@ -6,10 +6,9 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 import torch
+from conftest import pairless_dataset
 from training_support import load_tiny, make_games, make_sampler
 from typer.testing import CliRunner
 
@@ -205,12 +204,6 @@ def test_policy_gradient_raises_the_mean_reward_of_a_chancy_answer(tiny_model, c
     assert late > early + 0.25, f"N/A rate went {early:.2f} -> {late:.2f}: {rates}"
 
 
-def _pairless_dataset(folder):
-    (folder / "data").mkdir(parents=True)
-    pq.write_table(pa.table({"image": [b"x"], "label": [1]}), folder / "data" / "train-00000-of-00001.parquet")
-    return folder
-
-
 @pytest.mark.parametrize(
     ("case", "message"),
     [
@@ -230,7 +223,7 @@ def test_bad_inputs_fail_before_any_model_loads(case, message, tmp_path, tiny_mo
     elif case == "folder-not-a-model":
         model = str(tmp_path)
     elif case == "not-pairs":
-        data = str(_pairless_dataset(tmp_path / "other"))
+        data = str(pairless_dataset(tmp_path / "other"))
     elif case == "one-sample":
         extra = ["--set", "rollout.num_samples=1"]
     elif case == "one-civilian":

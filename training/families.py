@@ -65,32 +65,33 @@ class Family:
 
 
 QWEN_SUPPRESSED = (
+    "<|object_ref_start|>",
+    "<|object_ref_end|>",
+    "<|box_start|>",
+    "<|box_end|>",
+    "<|quad_start|>",
+    "<|quad_end|>",
     "<|vision_start|>",
     "<|vision_end|>",
     "<|vision_pad|>",
     "<|image_pad|>",
     "<|video_pad|>",
-    "<|box_start|>",
-    "<|box_end|>",
-    "<|quad_start|>",
-    "<|quad_end|>",
-    "<|object_ref_start|>",
-    "<|object_ref_end|>",
 )
-"""Qwen-VL's vision and grounding control tokens: a sampled `<|image_pad|>` breaks the next forward."""
+"""Qwen-VL's grounding and vision control tokens, in Qwen's order: a sampled `<|image_pad|>` breaks the next
+forward."""
 INTERNVL_SUPPRESSED = (
     "<img>",
     "</img>",
     "<IMG_CONTEXT>",
-    "<video>",
     "<quad>",
     "</quad>",
     "<ref>",
     "</ref>",
     "<box>",
     "</box>",
+    "<video>",
 )
-"""InternVL's image and grounding tokens."""
+"""InternVL3's image and grounding tokens, in its tokenizer's order."""
 
 FAMILIES: dict[str, Family] = {
     family.name: family

@@ -11,38 +11,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from training.families import INTERNVL_SUPPRESSED, QWEN_SUPPRESSED
+
 TEXT_HIDDEN = 64
 END_OF_TEXT = "<|endoftext|>"
-QWEN_CONTROL_TOKENS = (
-    "<|im_start|>",
-    "<|im_end|>",
-    "<|object_ref_start|>",
-    "<|object_ref_end|>",
-    "<|box_start|>",
-    "<|box_end|>",
-    "<|quad_start|>",
-    "<|quad_end|>",
-    "<|vision_start|>",
-    "<|vision_end|>",
-    "<|vision_pad|>",
-    "<|image_pad|>",
-    "<|video_pad|>",
-)
+CHAT_TOKENS = ("<|im_start|>", "<|im_end|>")
+QWEN_CONTROL_TOKENS = (*CHAT_TOKENS, *QWEN_SUPPRESSED)
 """Qwen's control tokens, in Qwen's order, so that the ids keep Qwen's relative layout."""
-INTERNVL_CONTROL_TOKENS = (
-    "<|im_start|>",
-    "<|im_end|>",
-    "<img>",
-    "</img>",
-    "<IMG_CONTEXT>",
-    "<quad>",
-    "</quad>",
-    "<ref>",
-    "</ref>",
-    "<box>",
-    "</box>",
-    "<video>",
-)
+INTERNVL_CONTROL_TOKENS = (*CHAT_TOKENS, *INTERNVL_SUPPRESSED)
 """InternVL3's tokens on top of its Qwen2.5 tokenizer."""
 INTERNVL_NAMED_TOKENS = {
     "start_image_token": "<img>",
