@@ -372,9 +372,11 @@ def qa(
     config: Annotated[str | None, typer.Option(help="Only this domain of a merged dataset (default: all).")] = None,
 ) -> None:
     """Verifiable "what changed?" questions (multiple choice, answers from the pairs' ground truth) as a dataset."""
+    from datagen.loading import public_name
     from datagen.qa_dataset import build_qa_dataset
 
-    command = shlex.join(["vzero", "qa", str(dataset), "--out", str(out), "--seed", str(seed)])
+    # The card gets published: it names the source and the folder, never a path of this machine.
+    command = shlex.join(["vzero", "qa", public_name(dataset), "--out", out.name, "--seed", str(seed)])
     summary = build_qa_dataset(dataset, out, seed=seed, config=config, command=command)
     counts = Table(title=f"{summary.pairs} pairs -> questions", title_justify="left")
     kinds = sorted({kind for counter in summary.counts.values() for kind in counter})

@@ -139,6 +139,7 @@ def test_every_kind_in_every_domain_and_every_answer_checks_against_the_ground_t
     assert set(by_domain["domain"]) == {"clevr"} and len(by_domain) == sum(row["domain"] == "clevr" for row in table)
     card = (questions / "README.md").read_text()
     assert "config_name: clevr" in card and "path: data/clevr/train-*.parquet" in card
+    assert "vzero qa all --out what-changed --seed 1" in card and str(three_domains.parent) not in card
     with pytest.raises(DatasetError, match="not a question dataset: missing column"):
         load_questions(three_domains)
 
