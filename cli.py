@@ -520,11 +520,14 @@ def evaluate(
     )
     run = run_evaluation(options, console=console)
     summary = summarize(run.labels, run.games, run.questions, seed)
-    table = Table(title=" vs ".join(run.labels), title_justify="left")
-    for title in header(run.labels):
+    table = Table(
+        title=" vs ".join(run.labels) + ": all games (per domain and difficulty: eval.md)", title_justify="left"
+    )
+    for title in header(run.labels)[1:]:
         table.add_column(title)
     for row in table_rows(run.labels, summary):
-        table.add_row(*row)
+        if row[0] == "all":
+            table.add_row(*row[1:])
     console.print(table)
     console.print(f"wrote {write_report(out, options, run, summary)} and {out / 'eval.md'}", soft_wrap=True)
 
