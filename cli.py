@@ -439,6 +439,32 @@ def export(
     console.print(f"exported {summary.pairs} pairs to {summary.out} ({export_format} layout)")
 
 
+@app.command()
+@reports_errors
+def qa(
+    dataset: Annotated[str, typer.Argument(help="Pair dataset: a folder made by vzero or a Hub dataset id ORG/NAME.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="New folder for the question dataset.")],
+    seed: SeedOption = 0,
+    config: Annotated[str | None, typer.Option(help="Only this domain of a merged dataset (default: all).")] = None,
+) -> None:
+    """Verifiable "what changed?" questions (multiple choice, answers from the pairs' ground truth) as a dataset."""
+    from datagen.loading import public_name
+    from datagen.qa_dataset import build_qa_dataset
+
+    # The card gets published: it names the source and the folder, never a path of this machine.
+    command = shlex.join(["vzero", "qa", public_name(dataset), "--out", out.name, "--seed", str(seed)])
+    summary = build_qa_dataset(dataset, out, seed=seed, config=config, command=command)
+    counts = Table(title=f"{summary.pairs} pairs -> questions", title_justify="left")
+    kinds = sorted({kind for counter in summary.counts.values() for kind in counter})
+    counts.add_column("domain")
+    for kind in kinds:
+        counts.add_column(kind, justify="right")
+    for domain, counter in summary.counts.items():
+        counts.add_row(domain, *(str(counter[kind]) for kind in kinds))
+    console.print(counts)
+    console.print(f"wrote {summary.out}   card: {summary.out / 'README.md'}", soft_wrap=True)
+
+
 RepoIdArgument = Annotated[str, typer.Argument(help="Hub dataset id, ORG/NAME.")]
 RevisionOption = Annotated[str | None, typer.Option(help="Branch (publish creates it) or commit; default main.")]
 
@@ -490,11 +516,14 @@ def pull(
 def make_tiny_model(
     out: Annotated[Path, typer.Argument(help="Folder to write the model into.")],
     seed: SeedOption = 0,
+    family: Annotated[
+        str, typer.Option(help="Architecture: qwen2_vl, qwen2_5_vl, qwen3_vl or internvl (InternVL3, native).")
+    ] = "qwen2_5_vl",
 ) -> None:
-    """A tiny random Qwen2.5-VL (offline tokenizer, chat template) for smoke runs and tests on a CPU."""
+    """A tiny random VLM of a real architecture (offline tokenizer, chat template) for smoke runs and tests on a CPU."""
     from training.tiny_model import make_tiny_model as build
 
-    console.print(f"wrote {build(out, seed=seed)}")
+    console.print(f"wrote {build(out, family=family, seed=seed)}")
 
 
 @app.command()
@@ -528,6 +557,77 @@ def train(
         console.print(
             f"run folder: {out}   metrics: {out / 'metrics.jsonl'}   games: {out / 'games.jsonl'}   "
             f"checkpoints: {out / 'checkpoints'}",
+            soft_wrap=True,
+        )
+
+
+@app.command("eval")
+@reports_errors
+def evaluate(
+    model: Annotated[
+        list[str], typer.Option(help="Model folder or Hub id; give it twice to compare two models on the same games.")
+    ],
+    data: Annotated[str, typer.Option(help="Held-out pair dataset: a folder made by vzero or a Hub id ORG/NAME.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for eval.json and eval.md.")],
+    config: Annotated[str | None, typer.Option(help="Only this domain of a merged dataset (default: all).")] = None,
+    games: Annotated[int, typer.Option(help="Games to play, each on its own pair.")] = 64,
+    seed: Annotated[int, typer.Option(help="Picks the pairs, seats, orders, questions and sampling seeds.")] = 0,
+    recipe: Annotated[str, typer.Option(help="How a game is played: shipped recipe or YAML (as in train).")] = "paper",
+    overrides: Annotated[
+        list[str] | None, typer.Option("--set", help="Override a recipe value: section.field=value (repeatable).")
+    ] = None,
+    questions: Annotated[bool, typer.Option(help='Also ask the "what changed?" questions about the pairs.')] = True,
+) -> None:
+    """Play held-out games (no training) and answer "what changed?" questions; per domain and difficulty, with 95%
+    intervals, and side by side with differences when two models are given."""
+    from training.eval_report import header, table_rows, write_report
+    from training.eval_stats import summarize
+    from training.evaluation import EvalOptions, run_evaluation
+    from training.recipe import load_recipe
+
+    options = EvalOptions(
+        models=tuple(model),
+        data=data,
+        out=out,
+        recipe=load_recipe(recipe, overrides or []),
+        games=games,
+        seed=seed,
+        config=config,
+        questions=questions,
+    )
+    run = run_evaluation(options, console=console)
+    summary = summarize(run.labels, run.games, run.questions, seed)
+    table = Table(
+        title=" vs ".join(run.labels) + ": all games (per domain and difficulty: eval.md)", title_justify="left"
+    )
+    for title in header(run.labels)[1:]:
+        table.add_column(title)
+    for row in table_rows(run.labels, summary):
+        if row[0] == "all":
+            table.add_row(*row[1:])
+    console.print(table)
+    console.print(f"wrote {write_report(out, options, run, summary)} and {out / 'eval.md'}", soft_wrap=True)
+
+
+@app.command("export-model")
+@reports_errors
+def export_model(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder written by `vzero train`.")],
+    out: Annotated[Path, typer.Argument(help="New folder for the standalone model.")],
+    step: Annotated[int | None, typer.Option(help="Checkpoint step to export [default: the newest].")] = None,
+) -> None:
+    """Write a checkpoint as a model folder that VLMEvalKit and lmms-eval load as it is; print how to evaluate it."""
+    from training.export import export_model as export
+
+    exported = export(run_dir, out, step=step)
+    console.print(f"exported step {exported.step} ({exported.model_type}) to {exported.out}", soft_wrap=True)
+    for evaluator, command in exported.commands.items():
+        console.print(f"\n[bold]{evaluator}[/]:", highlight=False)
+        console.print(command, highlight=False, soft_wrap=True, markup=False)
+    if "VLMEvalKit" not in exported.commands:
+        console.print(
+            f"\nVLMEvalKit: none of its model classes loads a transformers-native {exported.model_type} folder "
+            "(its InternVLChat needs OpenGVLab's remote-code checkpoints); use lmms-eval.",
             soft_wrap=True,
         )
 

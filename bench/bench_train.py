@@ -69,7 +69,7 @@ def measure_rollout(data: Path, model: Path, games: int, batched: bool) -> dict:
     torch.set_num_threads(1)
     recipe = load_recipe("tiny-cpu", SETTINGS)
     loaded = load_model_and_processor(model, max_pixels=recipe.rollout.max_pixels)
-    suppressed = suppressed_token_ids(loaded.model, loaded.processor.tokenizer)
+    suppressed = suppressed_token_ids(loaded.model, loaded.processor)
     sampling = SamplingConfig(recipe.rollout.max_new_tokens, recipe.rollout.temperature, tuple(suppressed))
     sampler = TimedSampler(loaded.model.eval(), loaded.processor, sampling)
     sampler.share_prefill = batched

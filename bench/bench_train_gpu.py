@@ -129,7 +129,7 @@ def measure(args: Any) -> dict[str, Any]:
         rollout_model, processor = random_model(args.tiny, "7b", device, args.max_pixels)
     records = load_records(args.pairs, args.games)
     games = [make_game(record, GameConfig(), np.random.default_rng([0, i])) for i, record in enumerate(records)]
-    sampling = SamplingConfig(args.max_new_tokens, 0.8, tuple(suppressed_token_ids(rollout_model, processor.tokenizer)))
+    sampling = SamplingConfig(args.max_new_tokens, 0.8, tuple(suppressed_token_ids(rollout_model, processor)))
     dtype = torch.float32 if args.smoke else torch.bfloat16
     results: dict[str, Any] = {"games": len(games), "device": device}
 

@@ -1,4 +1,5 @@
-"""The pair record's schema as `datasets.Features`: declared once, written into every shard's metadata."""
+"""The schemas as `datasets.Features`, each declared once and written into every shard's metadata: pair records and
+the "what changed?" questions made from them."""
 
 from __future__ import annotations
 
@@ -26,3 +27,19 @@ PAIR_FEATURES = Features(
         "seed": Value("int64"),
     }
 )
+
+QA_FEATURES = Features(
+    {
+        "id": Value("string"),
+        "pair_id": Value("string"),
+        "domain": Value("string"),
+        "kind": Value("string"),
+        "images": List(Image()),
+        "question": Value("string"),
+        "choices": List(Value("string")),
+        "answer": Value("string"),
+        "edit_index": Value("int32"),
+    }
+)
+"""A "what changed?" question about one pair: `images` in the order the question names them, `answer` one of
+`choices`, `edit_index` the entry of the pair's `edits` it asks about (-1 when it is about the pair as a whole)."""

@@ -9,6 +9,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from datasets import Features
 
 from datagen.errors import GenerationError
 from datagen.features import PAIR_FEATURES
@@ -64,9 +65,10 @@ def remove_stale_temporaries(path: Path) -> None:
 
 
 def row_bytes(row: dict[str, Any]) -> int:
-    """About what one encoded row takes in Arrow: its images, with its text as a small extra."""
-    images = sum(len(value["bytes"]) for value in row.values() if isinstance(value, dict) and "bytes" in value)
-    return images + len(row["meta"]) + len(row["description"])
+    """About what one encoded row takes in Arrow: its images (single or in lists), with its text as a small extra."""
+    cells = [cell for value in row.values() for cell in (value if isinstance(value, list) else [value])]
+    images = sum(len(cell["bytes"]) for cell in cells if isinstance(cell, dict) and "bytes" in cell)
+    return images + len(row.get("meta", "")) + len(row.get("description", ""))
 
 
 def row_group_size(rows: list[dict[str, Any]]) -> int:
@@ -75,8 +77,8 @@ def row_group_size(rows: list[dict[str, Any]]) -> int:
     return max(1, min(ROW_GROUP_SIZE, int(ROW_GROUP_BYTES // max(1.0, average))))
 
 
-def write_shard(rows: list[dict[str, Any]], path: Path) -> str:
-    """Write `rows` (sorted by the caller) as one Parquet shard and return its sha256.
+def write_shard(rows: list[dict[str, Any]], path: Path, features: Features = PAIR_FEATURES) -> str:
+    """Write `rows` (sorted by the caller) of `features` (pair records by default) as one Parquet shard; its sha256.
 
     The schema carries `datasets`' feature metadata so that Image columns decode as images, locally
     and on the Hub. Rows become Arrow one row group at a time, so the parent never holds a second copy
@@ -86,7 +88,7 @@ def write_shard(rows: list[dict[str, Any]], path: Path) -> str:
     Raises:
         GenerationError: the file system refused the write (full disk, permissions).
     """
-    schema = PAIR_FEATURES.arrow_schema
+    schema = features.arrow_schema
     group = row_group_size(rows)
     temporary = temporary_path(path)
     try:

@@ -23,6 +23,16 @@ def make_chart_dataset(out: Path, *, num: int, seed: int = 0, workers: int = 1, 
     return out
 
 
+def pairless_dataset(folder: Path) -> Path:
+    """A folder in the Hub layout whose one shard lacks the pair schema (an image-classification table)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (folder / "data").mkdir(parents=True)
+    pq.write_table(pa.table({"image": [b"x"], "label": [1]}), folder / "data" / "train-00000-of-00001.parquet")
+    return folder
+
+
 def content_hash(dataset_dir: Path) -> str:
     """sha256 over every shard file's bytes, in name order."""
     digest = hashlib.sha256()

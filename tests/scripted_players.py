@@ -89,14 +89,12 @@ def scripted_completions(texts: list[str]) -> Completions:
         prompt_ids=torch.zeros(rows, 1, dtype=torch.long),
         prompt_mask=torch.ones(rows, 1, dtype=torch.long),
         mm_token_type_ids=torch.zeros(rows, 1, dtype=torch.long),
-        pixel_values=torch.zeros(0, 1),
-        image_grid_thw=torch.zeros(0, 3, dtype=torch.long),
+        vision=[{} for _ in range(rows)],
         completion_ids=mask.clone(),
         completion_mask=mask,
         old_logprobs=torch.zeros(rows, width),
         truncated=torch.zeros(rows, dtype=torch.bool),
         texts=list(texts),
-        images_per_prompt=[0] * rows,
     )
 
 

@@ -41,3 +41,24 @@ def test_a_folder_of_other_files_or_an_unreadable_shard_is_refused_clearly(tmp_p
     (tmp_path / "data" / "train-00000-of-00001.parquet").write_bytes(b"PAR1 not really parquet")
     with pytest.raises(DatasetError, match="cannot load"):
         load_pairs(tmp_path)
+
+
+def test_two_folders_of_the_same_name_and_layout_load_their_own_records(chart_dataset, tmp_path):
+    """`datasets` keys its cache of a folder loaded by path on the folder's name and layout, not its place or
+    content: a second `all` (another merge) or a regenerated run was served the first one's records."""
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    first, second = tmp_path / "a" / chart_dataset.name, tmp_path / "b" / chart_dataset.name
+    shutil.copytree(chart_dataset, first)
+    shutil.copytree(chart_dataset, second)
+    for shard in sorted((second / "data").glob("*.parquet")):
+        table = pq.read_table(shard)
+        column = table.schema.get_field_index("description")
+        table = table.set_column(column, table.schema.field(column), pa.array(["rewritten"] * len(table)))
+        pq.write_table(table, shard)
+    assert load_pairs(first)["description"] == load_pairs(chart_dataset)["description"]
+    assert set(load_pairs(second)["description"]) == {"rewritten"}
+    assert load_pairs(second).features == PAIR_FEATURES, "the shards' own feature metadata still decodes images"

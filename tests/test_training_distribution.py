@@ -28,8 +28,8 @@ def independent_logprobs(model, completions, temperature, suppressed):
         input_ids=torch.cat([completions.prompt_ids, completions.completion_ids], dim=1),
         attention_mask=torch.cat([completions.prompt_mask, completions.completion_mask], dim=1),
         mm_token_type_ids=mm_types,
-        pixel_values=completions.pixel_values.to(next(model.parameters()).dtype),
-        image_grid_thw=completions.image_grid_thw,
+        pixel_values=torch.cat([v["pixel_values"] for v in completions.vision]).to(next(model.parameters()).dtype),
+        image_grid_thw=torch.cat([v["image_grid_thw"] for v in completions.vision]),
     ).logits[:, prompt_length - 1 : -1]
     allowed = torch.ones(logits.shape[-1], dtype=torch.bool)
     allowed[list(suppressed)] = False
@@ -181,18 +181,18 @@ def test_a_row_cap_splits_a_turn_into_calls_of_whole_prompts(tiny_model, chart_d
     completions = sampler.sample(prompts, num_samples=2)
     assert calls == [4, 2] and len(completions) == 6 and len(completions.texts) == 6
     for row in range(6):  # row r holds a sample of prompt r // 2, whatever call made it
-        alone = sampler.encode([prompts[row // 2]])["input_ids"][0]
+        alone = sampler.encode([prompts[row // 2]]).tokens["input_ids"][0]
         assert completions.prompt_ids[row][completions.prompt_mask[row].bool()].tolist() == alone.tolist()
     with torch.no_grad():
         forward = token_logprobs(loaded.model, completions, sampler.sampling)
     assert (forward - completions.old_logprobs).abs().max() < 1e-5
-    assert len(completions.image_grid_thw) == 6 and completions.images_per_prompt == [1] * 6
+    assert [len(vision["image_grid_thw"]) for vision in completions.vision] == [1] * 6
 
 
 def test_rows_that_have_ended_leave_the_batch_and_the_rest_keep_their_distribution(tiny_model, chart_dataset):
     loaded = load_tiny(tiny_model)
-    sampler = make_sampler(loaded, max_new_tokens=15, temperature=0.7)
-    sampler.prune_every = 3
+    sampler = make_sampler(loaded, max_new_tokens=30, temperature=0.7)
+    sampler.prune_every = 5
     rows_per_call = []
     generate = loaded.model.generate
 
@@ -210,9 +210,9 @@ def test_rows_that_have_ended_leave_the_batch_and_the_rest_keep_their_distributi
         rows_per_call.clear()
         completions = sampler.sample(prompts, num_samples=samples)
         lengths = completions.completion_lengths.tolist()
-        assert len(completions) == 3 * samples and len(rows_per_call) <= 5
+        assert len(completions) == 3 * samples and len(rows_per_call) <= 6
         # A call holds exactly the rows still going: those longer than the tokens made before it.
-        assert rows_per_call == [sum(length > 3 * call for length in lengths) for call in range(len(rows_per_call))]
+        assert rows_per_call == [sum(length > 5 * call for length in lengths) for call in range(len(rows_per_call))]
         calls.append(list(rows_per_call))
         with torch.no_grad():
             forward = token_logprobs(loaded.model, completions, sampler.sampling)
@@ -221,5 +221,5 @@ def test_rows_that_have_ended_leave_the_batch_and_the_rest_keep_their_distributi
         for row, length in enumerate(lengths):
             ids = completions.completion_ids[row, :length].tolist()
             assert (ids[-1] in eos) != bool(completions.truncated[row]) and not eos & set(ids[:-1])
-            assert completions.truncated[row] == (length == 15 and ids[-1] not in eos)
+            assert completions.truncated[row] == (length == 30 and ids[-1] not in eos)
     assert any(rows[-1] < rows[0] for rows in calls), f"some rows ended early and left the batch: {calls}"

@@ -6,18 +6,17 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 import torch
+from conftest import pairless_dataset
 from training_support import load_tiny, make_games, make_sampler
 from typer.testing import CliRunner
 
 from cli import app
 from training.config import GameConfig, LossConfig, RewardConfig
+from training.families import QWEN_SUPPRESSED
 from training.game import Role, Transcript
 from training.loss import policy_loss
-from training.model import VISION_SPECIAL_TOKENS
 from training.parsing import parse_vote
 from training.prompts import clue_messages, vote_messages
 from training.rewards import RoleBaselines, group_advantages
@@ -34,13 +33,14 @@ GAME = GameConfig(civilians=2, rounds=1)
 def test_tiny_model_folder_loads_like_a_hub_checkpoint(tiny_model):
     loaded = load_tiny(tiny_model)
     tokenizer = loaded.processor.tokenizer
-    assert json.loads((tiny_model / "processor_config.json").read_text())["processor_class"] == "Qwen2_5_VLProcessor"
+    assert json.loads((tiny_model / "tokenizer_config.json").read_text())["processor_class"] == "Qwen2_5_VLProcessor"
+    assert json.loads((tiny_model / "preprocessor_config.json").read_text())["size"]["longest_edge"] == 12845056
     assert loaded.model.config.model_type == "qwen2_5_vl"
     assert tokenizer.eos_token == "<|im_end|>" and tokenizer.padding_side == "left"
     assert sum(p.numel() for p in loaded.model.parameters()) < 400_000
     suppressed = set(make_sampler(loaded).sampling.suppressed)
     vocab_rows = loaded.model.get_output_embeddings().weight.shape[0]
-    assert {tokenizer.convert_tokens_to_ids(t) for t in VISION_SPECIAL_TOKENS} <= suppressed
+    assert {tokenizer.convert_tokens_to_ids(t) for t in QWEN_SUPPRESSED} <= suppressed
     assert set(range(len(tokenizer), vocab_rows)) <= suppressed and vocab_rows > len(tokenizer)
     assert tokenizer.eos_token_id not in suppressed
 
@@ -60,7 +60,7 @@ def test_batched_sampling_logprobs_equal_the_training_forward(tiny_model, chart_
     prompts += [vote_messages(game, game.civilian_seats[0], transcript) for game in games]
     completions = sampler.sample(prompts)
 
-    assert len(completions) == 6 and completions.images_per_prompt == [1] * 6
+    assert len(completions) == 6 and [len(v["image_grid_thw"]) for v in completions.vision] == [1] * 6
     assert (completions.prompt_mask[:, 0] == 0).any(), "prompts of different lengths are left-padded"
     eos = loaded.processor.tokenizer.eos_token_id
     lengths = completions.completion_lengths.tolist()
@@ -95,9 +95,9 @@ def test_samples_sharing_one_prefill_have_the_logprobs_of_the_training_forward(t
     prompts = [vote_messages(game, seat, Transcript()) for game in games for seat in game.civilian_seats]
     completions = sampler.sample(prompts, num_samples=3)
 
-    assert len(completions) == 4 * 3 and len(completions.image_grid_thw) == 12
+    assert len(completions) == 4 * 3 and len(completions.vision) == 12
     single = sampler.encode(prompts)
-    assert torch.equal(completions.prompt_ids, single["input_ids"].repeat_interleave(3, dim=0))
+    assert torch.equal(completions.prompt_ids, single.tokens["input_ids"].repeat_interleave(3, dim=0))
     assert len(set(completions.texts)) > 4, "the samples of one prompt differ"
     with torch.no_grad():
         forward = token_logprobs(loaded.model, completions, sampler.sampling)
@@ -111,8 +111,8 @@ def _logprobs_without_mm_token_types(model, completions, suppressed):
     logits = model(
         input_ids=input_ids,
         attention_mask=mask,
-        pixel_values=completions.pixel_values,
-        image_grid_thw=completions.image_grid_thw,
+        pixel_values=torch.cat([v["pixel_values"] for v in completions.vision]),
+        image_grid_thw=torch.cat([v["image_grid_thw"] for v in completions.vision]),
     ).logits[:, completions.prompt_ids.shape[1] - 1 : -1]
     logits[..., list(suppressed)] = float("-inf")
     picked = torch.log_softmax(logits, -1).gather(2, completions.completion_ids.unsqueeze(2)).squeeze(2)
@@ -204,12 +204,6 @@ def test_policy_gradient_raises_the_mean_reward_of_a_chancy_answer(tiny_model, c
     assert late > early + 0.25, f"N/A rate went {early:.2f} -> {late:.2f}: {rates}"
 
 
-def _pairless_dataset(folder):
-    (folder / "data").mkdir(parents=True)
-    pq.write_table(pa.table({"image": [b"x"], "label": [1]}), folder / "data" / "train-00000-of-00001.parquet")
-    return folder
-
-
 @pytest.mark.parametrize(
     ("case", "message"),
     [
@@ -229,7 +223,7 @@ def test_bad_inputs_fail_before_any_model_loads(case, message, tmp_path, tiny_mo
     elif case == "folder-not-a-model":
         model = str(tmp_path)
     elif case == "not-pairs":
-        data = str(_pairless_dataset(tmp_path / "other"))
+        data = str(pairless_dataset(tmp_path / "other"))
     elif case == "one-sample":
         extra = ["--set", "rollout.num_samples=1"]
     elif case == "one-civilian":

@@ -14,6 +14,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 from scripted_players import scripted_completions
+from training_support import gathered_training_state
 from typer.testing import CliRunner
 
 from cli import app
@@ -93,15 +94,6 @@ def torchrun_train(data, model, out, *extra) -> subprocess.CompletedProcess:
     return result
 
 
-def training_state(checkpoint: Path) -> dict:
-    """A sharded checkpoint's training state gathered into one process (torch's own converter)."""
-    from torch.distributed.checkpoint.format_utils import dcp_to_torch_save
-
-    target = checkpoint.parent / f"{checkpoint.name}.pt"
-    dcp_to_torch_save(checkpoint / "training_state", target)
-    return torch.load(target, weights_only=False)
-
-
 @pytest.fixture(scope="module")
 def fsdp_run(tmp_path_factory, chart_dataset, tiny_model):
     out = tmp_path_factory.mktemp("fsdp") / "run"
@@ -131,7 +123,7 @@ def test_fsdp2_checkpoints_hold_the_trained_weights_and_resume_exactly(fsdp_run,
     shutil.rmtree(out / "checkpoints" / "step-000003")
     torchrun_train(chart_dataset, model, out, "--max-steps", "3", "--resume")
 
-    straight, resumed = (training_state(run / "checkpoints" / "step-000003") for run in (full, out))
+    straight, resumed = (gathered_training_state(run / "checkpoints" / "step-000003") for run in (full, out))
     assert straight["model"].keys() == resumed["model"].keys()
     assert all(torch.equal(straight["model"][k], resumed["model"][k]) for k in straight["model"]), "fp32 weights"
     assert straight["optimizer"]["state"].keys() == resumed["optimizer"]["state"].keys()
@@ -171,7 +163,7 @@ def test_lora_trains_adapters_only_and_checkpoints_the_merged_model(tmp_path, ch
     assert metrics[1]["loss/kl"] > 0 and all(abs(m["loss/approx_kl"]) < 1e-6 for m in metrics)
 
     checkpoint = out / "checkpoints" / "step-000002"
-    state = training_state(checkpoint)
+    state = gathered_training_state(checkpoint)
     assert state["model"] and all(".lora_" in key for key in state["model"]), "only adapters are trained and saved"
     # Independent merge: peft's own merge_and_unload of the base model with the trained adapters.
     base = load_model_and_processor(tiny_model).model

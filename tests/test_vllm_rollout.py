@@ -17,7 +17,7 @@ from training.config import GameConfig
 from training.game import Transcript
 from training.prompts import vote_messages
 from training.recipe import load_recipe
-from training.rollout import SamplingConfig, message_images
+from training.rollout import EncodedPrompts, SamplingConfig
 from training.vllm_rollout import completions_from_outputs, sampling_params_kwargs
 
 pytest_plugins = ["training_fixtures"]
@@ -51,16 +51,17 @@ def test_vllm_outputs_become_the_completions_the_hf_path_makes(tiny_model, chart
             steps = [{token: SimpleNamespace(logprob=float(hf.old_logprobs[row, t]))} for t, token in enumerate(tokens)]
             samples.append(SimpleNamespace(token_ids=tokens, logprobs=steps, text=hf.texts[row]))
         outputs.append(SimpleNamespace(outputs=samples))
-    images = [len(message_images(prompt)) for prompt in prompts]
     got = completions_from_outputs(
-        sampler.encode(prompts), images, outputs, num_samples=3, eos_ids=sampler.eos_ids, pad_id=sampler.pad_id
+        sampler.encode(prompts), outputs, num_samples=3, eos_ids=sampler.eos_ids, pad_id=sampler.pad_id
     )
-    for name in ("prompt_ids", "prompt_mask", "mm_token_type_ids", "pixel_values", "image_grid_thw",
-                 "completion_ids", "completion_mask", "old_logprobs", "truncated"):  # fmt: skip
+    for name in ("prompt_ids", "prompt_mask", "mm_token_type_ids", "completion_ids", "completion_mask",
+                 "old_logprobs", "truncated"):  # fmt: skip
         assert torch.equal(getattr(got, name), getattr(hf, name)), name
-    assert got.texts == hf.texts and got.images_per_prompt == hf.images_per_prompt
+    assert got.texts == hf.texts and len(got.vision) == len(hf.vision)
+    for ours, theirs in zip(got.vision, hf.vision, strict=True):
+        assert ours.keys() == theirs.keys() and all(torch.equal(ours[key], theirs[key]) for key in ours)
     with pytest.raises(ValueError, match="expected 3 samples per prompt"):
-        completions_from_outputs(sampler.encode(prompts), images, outputs[:1] + [SimpleNamespace(outputs=[])],
+        completions_from_outputs(sampler.encode(prompts), outputs[:1] + [SimpleNamespace(outputs=[])],
                                  num_samples=3, eos_ids=sampler.eos_ids, pad_id=sampler.pad_id)  # fmt: skip
 
 
@@ -84,14 +85,9 @@ def test_a_vllm_sample_cut_short_without_an_end_token_is_masked_to_its_own_lengt
     step = [{token: SimpleNamespace(logprob=-0.5)} for token in (4, 5, 6, eos)]
     full = SimpleNamespace(token_ids=[4, 5, 6, eos], logprobs=step, text="full")
     short = SimpleNamespace(token_ids=[4, 5], logprobs=step[:2], text="short")
-    encoded = {
-        "input_ids": torch.tensor([[1, 2]]),
-        "attention_mask": torch.ones(1, 2, dtype=torch.long),
-        "mm_token_type_ids": torch.zeros(1, 2, dtype=torch.long),
-        "pixel_values": torch.zeros(0, 4),
-        "image_grid_thw": torch.zeros(0, 3, dtype=torch.long),
-    }
-    got = completions_from_outputs(encoded, [0], [SimpleNamespace(outputs=[full, short])], num_samples=2,
+    tokens = {"input_ids": torch.tensor([[1, 2]]), "attention_mask": torch.ones(1, 2, dtype=torch.long)}
+    encoded = EncodedPrompts(tokens, [{}])
+    got = completions_from_outputs(encoded, [SimpleNamespace(outputs=[full, short])], num_samples=2,
                                    eos_ids=[eos], pad_id=pad)  # fmt: skip
     assert got.completion_mask.tolist() == [[1, 1, 1, 1], [1, 1, 0, 0]]
     assert got.completion_ids.tolist() == [[4, 5, 6, eos], [4, 5, pad, pad]]

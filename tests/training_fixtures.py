@@ -14,7 +14,7 @@ import pytest
 import torch
 from training_support import HOSTILE_GENERATION
 
-from training.tiny_model import make_tiny_model
+from training.tiny_model import DEFAULT_FAMILY, make_tiny_model
 
 
 @pytest.fixture
@@ -34,6 +34,22 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = make_tiny_model(tmp_path_factory.mktemp("tiny") / "qwen-vl", seed=0)
     torch.set_num_threads(previous)
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_family(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory):
+    """`family -> folder` of the tiny model of each architecture, each built once per session on first use."""
+    built = {DEFAULT_FAMILY: tiny_model}
+
+    def get(family: str) -> Path:
+        if family not in built:
+            previous = torch.get_num_threads()
+            torch.set_num_threads(1)
+            built[family] = make_tiny_model(tmp_path_factory.mktemp(family) / family, family=family, seed=0)
+            torch.set_num_threads(previous)
+        return built[family]
+
+    return get
 
 
 @pytest.fixture(scope="session")

@@ -33,10 +33,23 @@ def load_tiny(folder: Path) -> LoadedModel:
 
 
 def make_sampler(loaded: LoadedModel, *, max_new_tokens: int = 16, temperature: float = 1.0) -> ModelSampler:
-    suppressed = tuple(suppressed_token_ids(loaded.model, loaded.processor.tokenizer))
+    suppressed = tuple(suppressed_token_ids(loaded.model, loaded.processor))
     return ModelSampler(loaded.model, loaded.processor, SamplingConfig(max_new_tokens, temperature, suppressed))
 
 
 def make_games(dataset: Path, count: int, config: GameConfig, seed: int = 0) -> list[Game]:
     pairs = load_pairs(dataset)
     return [make_game(pairs[i], config, np.random.default_rng([seed, i])) for i in range(count)]
+
+
+def gathered_training_state(checkpoint: Path) -> dict:
+    """A checkpoint's sharded training state (weights, optimizer) gathered into this process by torch's converter."""
+    import tempfile
+
+    import torch
+    from torch.distributed.checkpoint.format_utils import dcp_to_torch_save
+
+    with tempfile.TemporaryDirectory() as scratch:
+        target = Path(scratch) / "state.pt"
+        dcp_to_torch_save(checkpoint / "training_state", target)
+        return torch.load(target, weights_only=False)

@@ -1,9 +1,10 @@
 """Checkpoints: a Hugging Face model folder (loadable by VLMEvalKit and lmms-eval) plus the exact training state.
 
 Layout of `OUT/checkpoints/step-000020/`:
-- the model folder: `config.json`, `model.safetensors` (the full weights in `checkpoint_dtype`, bf16 by default,
-  adapters merged under LoRA), processor and tokenizer files, and the starting model's `generation_config.json`
-  verbatim;
+- the model folder: `config.json` (declaring the weights' dtype), `model.safetensors` (the full weights in
+  `checkpoint_dtype`, bf16 by default, adapters merged under LoRA), and the starting model's processor, tokenizer,
+  chat template and `generation_config.json` files, copied byte for byte (`processor_files.py`), so that evaluators
+  load a checkpoint wherever they load the starting model, at its resolution;
 - `trainer_state.json`: step, data position, stage scheduler (stage, dwell, EMAs), RAE baselines, LR schedule,
   optimizer steps taken, the recipe: readable;
 - `training_state/`: the trainable weights in fp32 and the AdamW state, written with `torch.distributed.checkpoint`
@@ -18,6 +19,7 @@ a crash never leaves a plausible half-written one.
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import shutil
 import warnings
@@ -32,6 +34,7 @@ from transformers.utils import GENERATION_CONFIG_NAME
 from datagen.errors import ConfigError
 from training.distributed import Processes
 from training.model import blank_generation_config
+from training.processor_files import copy_processor_files
 
 RUN_FILE = "run.json"
 """The run record in a run folder: model, data and recipe, which a resumed run must match."""
@@ -40,6 +43,7 @@ STATE_JSON = "trainer_state.json"
 TRAINING_STATE = "training_state"
 PREFIX = "step-"
 DTYPES = {"bf16": torch.bfloat16, "fp32": torch.float32}
+"""`checkpoint_dtype` values: the dtype of a checkpoint's `model.safetensors`, what evaluators load."""
 
 
 @dataclass(frozen=True)
@@ -121,22 +125,38 @@ def save_checkpoint(
 
 
 def write_model_folder(
-    folder: Path, *, model: torch.nn.Module, state_dict: dict[str, torch.Tensor], processor: Any, dtype: str
+    folder: Path, *, model: torch.nn.Module, state_dict: dict[str, torch.Tensor], processor_files: Path, dtype: str
 ) -> None:
     """A Hugging Face model folder from a full state dict, its weights cast to `dtype` (`bf16` or `fp32`).
 
-    The starting model's `generation_config.json` is written verbatim: `save_pretrained` refuses one that fails
-    strict validation (e.g. `top_k` without `do_sample`), which some published checkpoints ship.
+    `processor_files` is the starting model's folder, whose processor files are copied. Its `generation_config.json`
+    is written verbatim: `save_pretrained` refuses one that fails strict validation (e.g. `top_k` without
+    `do_sample`), which some published checkpoints ship.
     """
-    cast = {key: value.to(DTYPES[dtype]) if value.is_floating_point() else value for key, value in state_dict.items()}
+    weights = {key: _cast(value, DTYPES[dtype]) for key, value in state_dict.items()}
     with blank_generation_config(model) as generation_config:
-        model.save_pretrained(folder, state_dict=cast, safe_serialization=True)
+        model.save_pretrained(folder, state_dict=weights, safe_serialization=True)
+    save_config(model.config, folder, DTYPES[dtype])
     generation_config.to_json_file(folder / GENERATION_CONFIG_NAME)
-    config_path = folder / "config.json"
-    config = json.loads(config_path.read_text())
-    config["dtype"] = str(DTYPES[dtype]).removeprefix("torch.")  # the weights' dtype, not the training copy's
-    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-    processor.save_pretrained(folder)
+    copy_processor_files(processor_files, folder)
+
+
+def _cast(tensor: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Floating-point tensors in `dtype`; integer buffers as they are."""
+    return tensor.to(dtype) if tensor.is_floating_point() else tensor
+
+
+def save_config(config: Any, folder: Path, dtype: torch.dtype) -> None:
+    """Write `config.json` declaring `dtype` (its text and vision sub-configs too), the dtype the weights are saved in.
+
+    `save_pretrained` declares the dtype of the model's parameters (fp32 master weights), so evaluators loading with
+    `dtype="auto"` would upcast the bf16 weights; a copy of the config, written after it, says what the file holds.
+    """
+    declared = copy.deepcopy(config)
+    for part in [declared, *(getattr(declared, key, None) for key in getattr(declared, "sub_configs", {}))]:
+        if part is not None:
+            part.dtype = dtype
+    declared.save_pretrained(folder)
 
 
 def load_trainer_state(folder: Path) -> TrainerState:

@@ -1,12 +1,13 @@
-"""Loading a VLM and its processor from a local folder or a Hub id, with an image-only processor without torchvision.
+"""Loading a VLM and its processor from a folder or a Hub id; an image-only processor where torchvision is missing.
 
-Without torchvision, `AutoProcessor` cannot build Qwen-VL processors (their video processor needs it), so the
-image-only subclass below takes over; it saves itself under Qwen's own processor class so that checkpoints load
-with `AutoProcessor` (e.g. in VLMEvalKit) wherever torchvision is installed.
+Without torchvision, `AutoProcessor` cannot build the processors of video-capable families (Qwen-VL, InternVL: their
+video processors need it), so the fallback loads the family's own processor class without its video processor,
+from the same files. Training's `max_pixels` is applied to the loaded processor in memory only (`families`).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,52 +15,27 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import GenerationConfig, Qwen2_5_VLProcessor
+from transformers import GenerationConfig
 from transformers.processing_utils import ProcessorMixin
 from transformers.utils import is_torchvision_available
 
 from datagen.errors import ConfigError
-
-VISION_SPECIAL_TOKENS = (
-    "<|vision_start|>",
-    "<|vision_end|>",
-    "<|vision_pad|>",
-    "<|image_pad|>",
-    "<|video_pad|>",
-    "<|box_start|>",
-    "<|box_end|>",
-    "<|quad_start|>",
-    "<|quad_end|>",
-    "<|object_ref_start|>",
-    "<|object_ref_end|>",
-)
-# Images are resized to at most this many pixels; 28 × 28 pixels make one visual token after merging.
-DEFAULT_MAX_PIXELS = 28 * 28 * 16
-DEFAULT_MIN_PIXELS = 28 * 28 * 4
+from training.families import family_of
+from training.processor_files import check_chat_template
 
 
-class ImageOnlyQwenVLProcessor(Qwen2_5_VLProcessor):
-    """Qwen2.5-VL's processor without the video processor (which needs torchvision)."""
+def image_only(processor_class: type[ProcessorMixin]) -> type[ProcessorMixin]:
+    """`processor_class` without its video processor: it loads and runs images and text from the same files.
 
-    def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
-        self.image_token = getattr(tokenizer, "image_token", None) or "<|image_pad|>"
-        self.video_token = getattr(tokenizer, "video_token", None) or "<|video_pad|>"
-        self.image_token_id = tokenizer.convert_tokens_to_ids(self.image_token)
-        self.video_token_id = tokenizer.convert_tokens_to_ids(self.video_token)
-        ProcessorMixin.__init__(self, image_processor, tokenizer, chat_template=chat_template)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Save under Qwen's class name so `AutoProcessor` loads the checkpoint where torchvision exists."""
-        output = super().to_dict()
-        output["processor_class"] = Qwen2_5_VLProcessor.__name__
-        return output
-
-
-def make_image_processor(*, max_pixels: int = DEFAULT_MAX_PIXELS, min_pixels: int = DEFAULT_MIN_PIXELS):
-    """Qwen2-VL's PIL image processor (no torchvision needed), bounded to `max_pixels` per image."""
-    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
-
-    return Qwen2VLImageProcessorPil(min_pixels=min_pixels, max_pixels=max_pixels)
+    The processor's parts are the `__init__` arguments `get_attributes` names; leaving the video processor out of
+    them makes `from_pretrained` skip it and `__init__` receive None for it, which image and text inputs never use.
+    """
+    parts = [name for name in processor_class.get_attributes() if "video" not in name]
+    return type(
+        f"ImageOnly{processor_class.__name__}",
+        (processor_class,),
+        {"get_attributes": classmethod(lambda cls: list(parts)), "__module__": __name__},
+    )
 
 
 @dataclass(frozen=True)
@@ -74,12 +50,16 @@ def check_model_source(source: str | Path) -> None:
     """Fail fast on a model path that cannot be loaded, before any weights are read.
 
     Raises:
-        ConfigError: a local path that does not exist or has no `config.json`, or a string that is not a Hub id.
+        ConfigError: a local path that does not exist, has no `config.json`, is of a model type transformers cannot
+            load as a vision-language model (`AutoModelForImageTextToText`), or has no chat template; or a string
+            that is not a Hub id. (A Hub model's are checked when its processor files and config are fetched.)
     """
     local = Path(source)
     if local.exists():
         if not (local / "config.json").is_file():
             raise ConfigError(f"--model {source}: the folder has no config.json (not a Hugging Face model folder)")
+        check_model_type(json.loads((local / "config.json").read_text()).get("model_type"), str(source))
+        check_chat_template(local, str(source))
         return
     text = str(source)
     if text.startswith((".", "/", "~")) or text.count("/") != 1:
@@ -88,15 +68,37 @@ def check_model_source(source: str | Path) -> None:
         )
 
 
-def load_processor(source: str | Path, *, max_pixels: int | None = None):
-    """The model's processor: `AutoProcessor` where torchvision exists, else the image-only Qwen processor."""
-    from transformers import AutoProcessor
+def check_model_type(model_type: str | None, name: str) -> None:
+    """Raise `ConfigError` unless `AutoModelForImageTextToText` has a class for `model_type` (any such family trains:
+    the known ones with their own table entry, the others through the generic path)."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
 
-    pixel_bounds = {} if max_pixels is None else {"max_pixels": max_pixels, "min_pixels": min(max_pixels, 3136)}
+    if model_type not in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES:
+        raise ConfigError(
+            f"--model {name}: model type {model_type!r} is not a vision-language model transformers can load with "
+            "AutoModelForImageTextToText (e.g. qwen2_vl, qwen2_5_vl, qwen3_vl, internvl, llava, gemma3)"
+        )
+
+
+def load_processor(source: str | Path, *, max_pixels: int | None = None):
+    """The model's processor, left-padding, with at most `max_pixels` per image where its family says how.
+
+    `AutoProcessor` where torchvision exists; else the model type's processor class without its video processor.
+
+    Raises:
+        ConfigError: the model type has no processor class in `transformers`.
+    """
+    from transformers import AutoConfig, AutoProcessor
+    from transformers.models.auto.processing_auto import PROCESSOR_MAPPING
+
+    config = AutoConfig.from_pretrained(str(source))
     if is_torchvision_available():
-        processor = AutoProcessor.from_pretrained(str(source), **pixel_bounds)
+        processor = AutoProcessor.from_pretrained(str(source))
+    elif type(config) in PROCESSOR_MAPPING:
+        processor = image_only(PROCESSOR_MAPPING[type(config)]).from_pretrained(str(source))
     else:
-        processor = ImageOnlyQwenVLProcessor.from_pretrained(str(source), **pixel_bounds)
+        raise ConfigError(f"--model {source}: transformers has no processor class for model type {config.model_type!r}")
+    family_of(config).limit_pixels(processor, max_pixels)
     processor.tokenizer.padding_side = "left"
     return processor
 
@@ -134,15 +136,26 @@ def vision_modules(model: torch.nn.Module) -> list[torch.nn.Module]:
     return found
 
 
-def suppressed_token_ids(model: torch.nn.Module, tokenizer) -> list[int]:
-    """Ids a policy must never sample: vision/box control tokens and the padded, unused tail of the vocabulary.
+def processor_tokens(processor: Any) -> set[str]:
+    """The special tokens a processor writes into prompts for images and videos (`image_token`, `video_token`, ...)."""
+    return {
+        value
+        for name, value in vars(processor).items()
+        if name.endswith("_token") and isinstance(value, str) and value in processor.tokenizer.get_vocab()
+    }
 
-    A sampled `<|image_pad|>` makes the next forward fail ("image features and image tokens do not match").
+
+def suppressed_token_ids(model: torch.nn.Module, processor: Any) -> list[int]:
+    """Ids a policy must never sample: the processor's image and video tokens, its family's other control tokens, and
+    the padded, unused tail of the vocabulary.
+
+    A sampled image token makes the next forward fail ("image features and image tokens do not match").
     """
+    tokenizer = processor.tokenizer
     vocab_size = model.get_output_embeddings().weight.shape[0]
-    known = {tokenizer.convert_tokens_to_ids(token) for token in VISION_SPECIAL_TOKENS}
-    known.discard(tokenizer.unk_token_id)
-    known.discard(None)
+    tokens = processor_tokens(processor) | set(family_of(model.config).suppressed_tokens)
+    known = {tokenizer.convert_tokens_to_ids(token) for token in tokens}
+    known -= {tokenizer.unk_token_id, None}
     return sorted(known | set(range(len(tokenizer), vocab_size)))
 
 

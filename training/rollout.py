@@ -23,6 +23,8 @@ import torch
 from PIL import Image
 from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
 
+from datagen.errors import ConfigError
+from training.families import Prefill, family_of
 from training.model import blank_generation_config
 
 Messages = list[dict[str, Any]]
@@ -67,6 +69,11 @@ class Sampler(Protocol):
         ...
 
 
+VisionInputs = dict[str, torch.Tensor]
+"""One prompt's image inputs to the model as its processor returned them (Qwen-VL: `pixel_values` [N_patches, D]
+and `image_grid_thw` [N_images, 3]; InternVL: `pixel_values` [N_tiles, 3, H, W]); concatenated along dim 0 per batch."""
+
+
 @dataclass
 class Completions:
     """B sampled completions with everything the loss needs; B = number of prompts given to `sample`.
@@ -74,9 +81,8 @@ class Completions:
     Tensors (P = longest prompt, L = longest completion; prompts are left-padded, completions right-padded):
         prompt_ids: [B, P] token ids of the chat-formatted prompts.
         prompt_mask: [B, P] 1 on prompt tokens, 0 on left padding.
-        mm_token_type_ids: [B, P] 1 on image placeholder tokens, 0 elsewhere (M-RoPE needs it).
-        pixel_values: [N_patches, D] every prompt's image patches, in prompt order.
-        image_grid_thw: [N_images, 3] patch grid of each image.
+        mm_token_type_ids: [B, P] 1 on image placeholder tokens, 0 elsewhere (M-RoPE needs it); None for a model
+            family whose forward does not take them.
         completion_ids: [B, L] the sampled token ids, padding after the end-of-turn token.
         completion_mask: [B, L] 1 up to and including the end-of-turn token, 0 on padding.
         old_logprobs: [B, L] log-probs of `completion_ids` under the sampling policy (0 on padding).
@@ -85,17 +91,15 @@ class Completions:
 
     prompt_ids: torch.Tensor
     prompt_mask: torch.Tensor
-    mm_token_type_ids: torch.Tensor
-    pixel_values: torch.Tensor
-    image_grid_thw: torch.Tensor
+    mm_token_type_ids: torch.Tensor | None
+    vision: list[VisionInputs]
+    """Per row, its prompt's image inputs (the samples of one prompt share one dict)."""
     completion_ids: torch.Tensor
     completion_mask: torch.Tensor
     old_logprobs: torch.Tensor
     truncated: torch.Tensor
     texts: list[str]
     """The decoded completions, special tokens removed."""
-    images_per_prompt: list[int]
-    """How many images each prompt holds (to slice `pixel_values` and `image_grid_thw` per prompt)."""
 
     def __len__(self) -> int:
         return self.completion_ids.shape[0]
@@ -108,23 +112,21 @@ class Completions:
     def select(self, rows: Sequence[int]) -> Completions:
         """The completions at `rows` with their images (a micro-batch), without columns that are all padding."""
         rows = list(rows)
-        images, patches = _image_slices(self.image_grid_thw, self.images_per_prompt, rows)
         keep = torch.tensor(rows, dtype=torch.long)
         # Drop the columns that are padding in every selected row: left of the prompts, right of the completions.
         prompt_start = int((self.prompt_mask[keep].sum(dim=0) > 0).int().argmax())
         completion_end = int(self.completion_mask[keep].sum(dim=1).max())
+        mm_token_type_ids = self.mm_token_type_ids
         return Completions(
             prompt_ids=self.prompt_ids[keep, prompt_start:],
             prompt_mask=self.prompt_mask[keep, prompt_start:],
-            mm_token_type_ids=self.mm_token_type_ids[keep, prompt_start:],
-            pixel_values=torch.cat([self.pixel_values[first:last] for first, last in patches]),
-            image_grid_thw=self.image_grid_thw[torch.tensor(images, dtype=torch.long)],
+            mm_token_type_ids=None if mm_token_type_ids is None else mm_token_type_ids[keep, prompt_start:],
+            vision=[self.vision[row] for row in rows],
             completion_ids=self.completion_ids[keep, :completion_end],
             completion_mask=self.completion_mask[keep, :completion_end],
             old_logprobs=self.old_logprobs[keep, :completion_end],
             truncated=self.truncated[keep],
             texts=[self.texts[row] for row in rows],
-            images_per_prompt=[self.images_per_prompt[row] for row in rows],
         )
 
 
@@ -141,27 +143,24 @@ def concat_completions(parts: Sequence[Completions], pad_id: int) -> Completions
     def right(tensor: torch.Tensor, value: float) -> torch.Tensor:
         return torch.nn.functional.pad(tensor, (0, completion_width - tensor.shape[1]), value=value)
 
+    with_types = parts[0].mm_token_type_ids is not None
     return Completions(
         prompt_ids=torch.cat([left(part.prompt_ids, pad_id) for part in parts]),
         prompt_mask=torch.cat([left(part.prompt_mask, 0) for part in parts]),
-        mm_token_type_ids=torch.cat([left(part.mm_token_type_ids, 0) for part in parts]),
-        pixel_values=torch.cat([part.pixel_values for part in parts]),
-        image_grid_thw=torch.cat([part.image_grid_thw for part in parts]),
+        mm_token_type_ids=torch.cat([left(part.mm_token_type_ids, 0) for part in parts]) if with_types else None,
+        vision=[inputs for part in parts for inputs in part.vision],
         completion_ids=torch.cat([right(part.completion_ids, pad_id) for part in parts]),
         completion_mask=torch.cat([right(part.completion_mask, 0) for part in parts]),
         old_logprobs=torch.cat([right(part.old_logprobs, 0.0) for part in parts]),
         truncated=torch.cat([part.truncated for part in parts]),
         texts=[text for part in parts for text in part.texts],
-        images_per_prompt=[count for part in parts for count in part.images_per_prompt],
     )
 
 
-def _cumulative(values: list[int]) -> list[int]:
-    total, out = 0, []
-    for value in values:
-        total += value
-        out.append(total)
-    return out
+def batch_vision(vision: Sequence[VisionInputs]) -> VisionInputs:
+    """The image inputs of several prompts as one batch: each key's tensors concatenated along dim 0, in order."""
+    keys = dict.fromkeys(key for inputs in vision for key in inputs)
+    return {key: torch.cat([inputs[key] for inputs in vision if key in inputs]) for key in keys}
 
 
 def message_images(messages: Messages) -> list[Image.Image]:
@@ -213,6 +212,29 @@ def completion_mask(completion_ids: torch.Tensor, eos_ids: Sequence[int]) -> tor
     return (~after_eos).long()
 
 
+TOKEN_INPUTS = ("input_ids", "attention_mask", "mm_token_type_ids")
+"""Processor outputs aligned with the prompt's tokens ([1, P] per prompt), left-padded to a common width."""
+
+
+@dataclass(frozen=True)
+class EncodedPrompts:
+    """Prompts ready for the model: token-aligned tensors `[B, P]`, left-padded to one width; each prompt's images."""
+
+    tokens: dict[str, torch.Tensor]
+    """`input_ids`, `attention_mask` and, where the family takes them, `mm_token_type_ids`: each [B, P]."""
+    vision: list[VisionInputs]
+    """Per prompt, its image inputs."""
+
+    def repeated(self, times: int) -> EncodedPrompts:
+        """Every prompt `times` times in place (the rows of its samples)."""
+        rows = [row for row in range(len(self.vision)) for _ in range(times)]
+        return EncodedPrompts({key: value[rows] for key, value in self.tokens.items()}, [self.vision[r] for r in rows])
+
+    def model_inputs(self) -> dict[str, torch.Tensor]:
+        """The keyword arguments of a forward or `generate` over all the prompts."""
+        return {**self.tokens, **batch_vision(self.vision)}
+
+
 class ModelSampler:
     """Samples completions from a `transformers` model for batches of chat prompts, one `generate` call per batch."""
 
@@ -234,27 +256,53 @@ class ModelSampler:
         """Every this many new tokens, rows that have ended leave the batch (0: they stay until the last ends)."""
         self.compute_dtype = compute_dtype
         """The dtype activations (and so the KV cache) have while sampling: bf16 under mixed precision."""
+        self.family = family_of(model.config)
+        self.with_mm_token_type_ids = self.family.takes_mm_token_type_ids(model)
         eos = model.generation_config.eos_token_id
         self.eos_ids = [eos] if isinstance(eos, int) else list(eos)
         self.pad_id = processor.tokenizer.pad_token_id
 
-    def encode(self, prompts: Sequence[Messages]) -> dict[str, torch.Tensor]:
-        """Chat-format and tokenise prompts with their images, left-padded."""
-        texts = [self.processor.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts]
-        images = [image for prompt in prompts for image in message_images(prompt)]
-        self.processor.tokenizer.padding_side = "left"
-        return self.processor(
-            text=texts, images=images or None, padding=True, return_tensors="pt", return_mm_token_type_ids=True
-        )
+    def encode(self, prompts: Sequence[Messages]) -> EncodedPrompts:
+        """Chat-format and tokenise prompts with their images, left-padded.
+
+        Each prompt goes through the processor alone, so that every family's image inputs stay attributable to their
+        prompt (InternVL's tile counts, for one, are not returned by its processor).
+
+        Raises:
+            ConfigError: the processor returns a token-aligned input this module does not carry to the model.
+        """
+        encoded = []
+        for prompt in prompts:
+            text = self.processor.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+            images = message_images(prompt) or None
+            extra = {"return_mm_token_type_ids": True} if self.with_mm_token_type_ids else {}
+            encoded.append(dict(self.processor(text=[text], images=images, return_tensors="pt", **extra)))
+        width = max(inputs["input_ids"].shape[1] for inputs in encoded)
+        tokens = {
+            key: torch.cat(
+                [_left_pad(inputs[key], width, self.pad_id if key == "input_ids" else 0) for inputs in encoded]
+            )
+            for key in TOKEN_INPUTS
+            if key in encoded[0]
+        }
+        vision = [{key: value for key, value in inputs.items() if key not in TOKEN_INPUTS} for inputs in encoded]
+        for inputs, full in zip(vision, encoded):
+            aligned = [key for key, value in inputs.items() if value.shape == full["input_ids"].shape]
+            if aligned:
+                raise ConfigError(
+                    f"the {self.family.name} processor returns token-aligned input(s) {aligned} that sampling and "
+                    "training do not carry; give the model type an entry in training/families.py"
+                )
+        return EncodedPrompts(tokens, vision)
 
     @torch.no_grad()
     def sample(self, prompts: Sequence[Messages], *, num_samples: int = 1) -> Completions:
         """`num_samples` completions per prompt, in as few `generate` calls as the row cap allows (usually one).
 
         Rows are grouped by prompt: the samples of prompt i are rows `i * num_samples ... + num_samples - 1`.
-        With several samples per prompt, each prompt (images included) is encoded once and its KV cache is
-        shared by its samples, so the prompt costs one prefill instead of `num_samples`. A batch of more rows
-        than `rows_per_call` is split into consecutive calls of whole prompts.
+        With several samples per prompt, and a family that allows it, each prompt (images included) is encoded once
+        and its KV cache is shared by its samples, so the prompt costs one prefill instead of `num_samples`. A
+        batch of more rows than `rows_per_call` is split into consecutive calls of whole prompts.
         """
         prompts_per_call = max(1, self.rows_per_call(prompts, num_samples) // num_samples)
         parts = [
@@ -279,7 +327,7 @@ class ModelSampler:
         text = self.model.config.get_text_config()
         head_dim = getattr(text, "head_dim", None) or text.hidden_size // text.num_attention_heads
         kv_heads = getattr(text, "num_key_value_heads", None) or text.num_attention_heads
-        longest_prompt = max(len(self.encode([prompt])["input_ids"][0]) for prompt in prompts[:8])
+        longest_prompt = max(self.encode(prompts[:8]).tokens["attention_mask"].sum(dim=1).tolist())
         length = longest_prompt + self.sampling.max_new_tokens
         element = torch.empty((), dtype=self.compute_dtype).element_size()
         kv_bytes = 2 * text.num_hidden_layers * kv_heads * head_dim * length * element
@@ -287,15 +335,13 @@ class ModelSampler:
         return max(num_samples, int(0.8 * free // (kv_bytes + buffers)))
 
     def _sample_batch(self, prompts: Sequence[Messages], num_samples: int) -> Completions:
-        inputs = self.encode(prompts)
-        images_per_prompt = [len(message_images(prompt)) for prompt in prompts]
-        repeated = repeat_prompts(inputs, images_per_prompt, num_samples)
-        if num_samples > 1 and self._can_share_prefill():
-            completion_ids, logprobs = self._generate_sharing_prefill(inputs, num_samples)
+        encoded = self.encode(prompts)
+        repeated = encoded.repeated(num_samples)
+        if num_samples > 1 and self.family.prefill is not Prefill.NONE:
+            completion_ids, logprobs = self._generate_sharing_prefill(encoded, num_samples)
         else:
-            completion_ids, logprobs = self._generate(**repeated)
-        images = [count for count in images_per_prompt for _ in range(num_samples)]
-        return self._completions(repeated, completion_ids, logprobs, images)
+            completion_ids, logprobs = self._generate(**repeated.model_inputs())
+        return self._completions(repeated, completion_ids, logprobs)
 
     def _generate(self, **inputs: Any) -> tuple[torch.Tensor, torch.Tensor]:
         """`[B, L]` sampled ids (padding after a row's end) and their log-probs, `max_new_tokens` at most.
@@ -334,7 +380,7 @@ class ModelSampler:
                 break
             keep = going.nonzero().squeeze(1)
             output.past_key_values.batch_select_indices(keep)
-            if getattr(getattr(self.model, "model", None), "rope_deltas", None) is not None:
+            if self.family.prefill is Prefill.ROPE_DELTAS:
                 self.model.model.rope_deltas = self.model.model.rope_deltas[keep]
             inputs = {
                 "input_ids": output.sequences[keep],
@@ -361,39 +407,35 @@ class ModelSampler:
             return_dict_in_generate=True,
         )
 
-    def _can_share_prefill(self) -> bool:
-        """Qwen-VL models keep their M-RoPE offsets in `model.model.rope_deltas`, which a shared cache must repeat."""
-        return hasattr(getattr(self.model, "model", None), "rope_deltas")
+    def _generate_sharing_prefill(self, encoded: EncodedPrompts, num_samples: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Prefill every prompt but its last token once, repeat the cache per sample, then sample from there.
 
-    def _generate_sharing_prefill(
-        self, inputs: dict[str, torch.Tensor], num_samples: int
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Prefill every prompt but its last token once, repeat the cache per sample, then sample from there."""
+        Qwen-VL models keep their M-RoPE offsets in `model.model.rope_deltas`, which the samples must repeat too.
+        """
         from transformers import DynamicCache
 
         device = next(self.model.parameters()).device
-        inputs = {key: value.to(device) for key, value in inputs.items()}
+        tokens = {key: value.to(device) for key, value in encoded.tokens.items()}
+        vision = {key: value.to(device) for key, value in batch_vision(encoded.vision).items()}
         cache = DynamicCache(config=self.model.config)
         self.model(
-            input_ids=inputs["input_ids"][:, :-1],
-            attention_mask=inputs["attention_mask"][:, :-1],
-            mm_token_type_ids=inputs["mm_token_type_ids"][:, :-1],
-            pixel_values=inputs["pixel_values"],
-            image_grid_thw=inputs["image_grid_thw"],
+            **{key: value[:, :-1] for key, value in tokens.items()},
+            **vision,
             past_key_values=cache,
             use_cache=True,
             logits_to_keep=1,
         )
         cache.batch_repeat_interleave(num_samples)
-        self.model.model.rope_deltas = self.model.model.rope_deltas.repeat_interleave(num_samples, dim=0)
+        if self.family.prefill is Prefill.ROPE_DELTAS:
+            self.model.model.rope_deltas = self.model.model.rope_deltas.repeat_interleave(num_samples, dim=0)
         return self._generate(
-            input_ids=inputs["input_ids"].repeat_interleave(num_samples, dim=0),
-            attention_mask=inputs["attention_mask"].repeat_interleave(num_samples, dim=0),
+            input_ids=tokens["input_ids"].repeat_interleave(num_samples, dim=0),
+            attention_mask=tokens["attention_mask"].repeat_interleave(num_samples, dim=0),
             past_key_values=cache,
         )
 
     def _completions(
-        self, inputs: dict[str, torch.Tensor], completion_ids: torch.Tensor, logprobs: torch.Tensor, images: list[int]
+        self, encoded: EncodedPrompts, completion_ids: torch.Tensor, logprobs: torch.Tensor
     ) -> Completions:
         mask = completion_mask(completion_ids, self.eos_ids)
         ended = torch.isin(completion_ids, torch.tensor(self.eos_ids)).any(dim=1)  # [B]
@@ -403,17 +445,15 @@ class ModelSampler:
             [ids[:length] for ids, length in zip(completion_ids.tolist(), lengths)], skip_special_tokens=True
         )
         return Completions(
-            prompt_ids=inputs["input_ids"],
-            prompt_mask=inputs["attention_mask"],
-            mm_token_type_ids=inputs["mm_token_type_ids"],
-            pixel_values=inputs["pixel_values"],
-            image_grid_thw=inputs["image_grid_thw"],
+            prompt_ids=encoded.tokens["input_ids"],
+            prompt_mask=encoded.tokens["attention_mask"],
+            mm_token_type_ids=encoded.tokens.get("mm_token_type_ids"),
+            vision=encoded.vision,
             completion_ids=completion_ids,
             completion_mask=mask,
             old_logprobs=logprobs * mask,
             truncated=~ended,
             texts=texts,
-            images_per_prompt=images,
         )
 
 
@@ -422,54 +462,35 @@ def _padded(rows: Sequence[torch.Tensor], value: float) -> torch.Tensor:
     return torch.nn.utils.rnn.pad_sequence(list(rows), batch_first=True, padding_value=value)
 
 
-def repeat_prompts(inputs: dict[str, torch.Tensor], images_per_prompt: list[int], times: int) -> dict[str, Any]:
-    """The processor's outputs with every prompt's row (and its images' patches) repeated `times` times in place."""
-    if times == 1:
-        return dict(inputs)
-    rows = [row for row in range(len(images_per_prompt)) for _ in range(times)]
-    images, patches = _image_slices(inputs["image_grid_thw"], images_per_prompt, rows)
-    return {
-        "input_ids": inputs["input_ids"][rows],
-        "attention_mask": inputs["attention_mask"][rows],
-        "mm_token_type_ids": inputs["mm_token_type_ids"][rows],
-        "pixel_values": torch.cat([inputs["pixel_values"][first:last] for first, last in patches]),
-        "image_grid_thw": inputs["image_grid_thw"][images],
-    }
-
-
-def _image_slices(
-    image_grid_thw: torch.Tensor, images_per_prompt: list[int], rows: Sequence[int]
-) -> tuple[list[int], list[tuple[int, int]]]:
-    """For prompt `rows`: the indices of their images, and each row's (first, last) patch in `pixel_values`."""
-    image_starts = _cumulative([0, *images_per_prompt])
-    patch_starts = _cumulative([0, *image_grid_thw.prod(dim=1).tolist()])
-    images, patches = [], []
-    for row in rows:
-        first, last = image_starts[row], image_starts[row + 1]
-        images.extend(range(first, last))
-        patches.append((patch_starts[first], patch_starts[last]))
-    return images, patches
+def _left_pad(tensor: torch.Tensor, width: int, value: int) -> torch.Tensor:
+    """`[1, P]` -> `[1, width]` with `value` on the left."""
+    return torch.nn.functional.pad(tensor, (width - tensor.shape[1], 0), value=value)
 
 
 def token_logprobs(model: torch.nn.Module, batch: Completions, sampling: SamplingConfig) -> torch.Tensor:
     """[B, L] log-probs of `batch.completion_ids` under `model` and the sampling distribution (`sampling.logits`).
 
-    Gradient flows when called outside `torch.no_grad()`. The prompt's `mm_token_type_ids` are extended with
-    zeros over the completion: without them Qwen2.5-VL silently uses wrong M-RoPE positions.
+    Gradient flows when called outside `torch.no_grad()`. The prompt's `mm_token_type_ids` (where the family has
+    them) are extended with zeros over the completion: without them Qwen2.5-VL silently uses wrong M-RoPE positions.
     """
     device = next(model.parameters()).device
+    dtype = next(model.parameters()).dtype
     completion_length = batch.completion_ids.shape[1]
     input_ids = torch.cat([batch.prompt_ids, batch.completion_ids], dim=1).to(device)  # [B, P + L]
     attention_mask = torch.cat([batch.prompt_mask, batch.completion_mask], dim=1).to(device)
-    mm_token_type_ids = torch.cat(
-        [batch.mm_token_type_ids, torch.zeros_like(batch.completion_ids, dtype=batch.mm_token_type_ids.dtype)], dim=1
-    ).to(device)
+    extra = {}
+    if batch.mm_token_type_ids is not None:
+        zeros = torch.zeros_like(batch.completion_ids, dtype=batch.mm_token_type_ids.dtype)
+        extra["mm_token_type_ids"] = torch.cat([batch.mm_token_type_ids, zeros], dim=1).to(device)
+    vision = {
+        key: value.to(device, dtype=dtype) if value.is_floating_point() else value.to(device)
+        for key, value in batch_vision(batch.vision).items()
+    }
     logits = model(
         input_ids=input_ids,
         attention_mask=attention_mask,
-        mm_token_type_ids=mm_token_type_ids,
-        pixel_values=batch.pixel_values.to(device, dtype=next(model.parameters()).dtype),
-        image_grid_thw=batch.image_grid_thw.to(device),
+        **extra,
+        **vision,
         logits_to_keep=completion_length + 1,
         use_cache=False,
     ).logits[:, :-1]  # [B, L, V]: the logits at position t predict completion token t

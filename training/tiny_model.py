@@ -1,53 +1,23 @@
-"""A tiny, randomly initialised Qwen2.5-VL with a small offline BPE tokenizer, for tests and CPU smoke runs.
+"""Tiny random VLMs of the real architectures with a small offline BPE tokenizer, for tests and CPU smoke runs.
 
-It runs the real `transformers` model code (vision tower, M-RoPE, chat template, processor) at a size that
-trains a step in a fraction of a second on one CPU thread, and it needs no download.
+Qwen2-VL, Qwen2.5-VL, Qwen3-VL and InternVL3 (transformers' native classes): each runs the real `transformers`
+model code (vision tower, RoPE, chat template, processor) at a size that trains a step in a fraction of a second
+on one CPU thread, and needs no download. The folder is laid out like the family's Hub checkpoints: weights,
+`config.json`, `generation_config.json`, the tokenizer files, the image processor's `preprocessor_config.json`
+(naming the family's processor class) and `chat_template.jinja`.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
-# Qwen's control tokens, in Qwen's order, so that the ids keep Qwen's relative layout.
-QWEN_CONTROL_TOKENS = (
-    "<|im_start|>",
-    "<|im_end|>",
-    "<|object_ref_start|>",
-    "<|object_ref_end|>",
-    "<|box_start|>",
-    "<|box_end|>",
-    "<|quad_start|>",
-    "<|quad_end|>",
-    "<|vision_start|>",
-    "<|vision_end|>",
-    "<|vision_pad|>",
-    "<|image_pad|>",
-    "<|video_pad|>",
-)
-END_OF_TEXT = "<|endoftext|>"
+from training.tiny_configs import END_OF_TEXT, TINY_SPECS, TinySpec
 
-# Qwen2.5-VL's chat template (images as `<|vision_start|><|image_pad|><|vision_end|>`).
-QWEN_VL_CHAT_TEMPLATE = (
-    "{% set image_count = namespace(value=0) %}{% set video_count = namespace(value=0) %}"
-    "{% for message in messages %}{% if loop.first and message['role'] != 'system' %}"
-    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
-    "<|im_start|>{{ message['role'] }}\n"
-    "{% if message['content'] is string %}{{ message['content'] }}<|im_end|>\n"
-    "{% else %}{% for content in message['content'] %}"
-    "{% if content['type'] == 'image' or 'image' in content or 'image_url' in content %}"
-    "{% set image_count.value = image_count.value + 1 %}"
-    "{% if add_vision_id %}Picture {{ image_count.value }}: {% endif %}"
-    "<|vision_start|><|image_pad|><|vision_end|>"
-    "{% elif content['type'] == 'video' or 'video' in content %}"
-    "{% set video_count.value = video_count.value + 1 %}"
-    "{% if add_vision_id %}Video {{ video_count.value }}: {% endif %}"
-    "<|vision_start|><|video_pad|><|vision_end|>"
-    "{% elif 'text' in content %}{{ content['text'] }}{% endif %}{% endfor %}<|im_end|>\n"
-    "{% endif %}{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
+DEFAULT_FAMILY = "qwen2_5_vl"
 
 # Qwen2's pre-tokenizer pattern: contractions, letters, single digits, punctuation runs, newlines, spaces.
 QWEN_PRETOKENIZE_PATTERN = (
@@ -68,8 +38,8 @@ Round 1 of 2. Your role: civilian. Your image is shown above. Earlier clues: non
 """.strip()
 
 
-def train_tokenizer(vocab_size: int = 1024):
-    """Train a byte-level BPE on the game corpus and wrap it as a Qwen2 tokenizer with Qwen's control tokens."""
+def train_tokenizer(spec: TinySpec, vocab_size: int = 1024):
+    """Train a byte-level BPE on the game corpus and wrap it as a Qwen2 tokenizer with the family's control tokens."""
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import Qwen2Tokenizer
 
@@ -93,72 +63,49 @@ def train_tokenizer(vocab_size: int = 1024):
         bos_token=None,
         eos_token=END_OF_TEXT,
         pad_token=END_OF_TEXT,
+        extra_special_tokens=dict(spec.named_tokens) or None,
     )
-    tokenizer.add_special_tokens({"additional_special_tokens": [END_OF_TEXT, *QWEN_CONTROL_TOKENS]})
-    tokenizer.eos_token = "<|im_end|>"
-    tokenizer.chat_template = QWEN_VL_CHAT_TEMPLATE
+    tokenizer.add_special_tokens(
+        {"additional_special_tokens": [END_OF_TEXT, *spec.control_tokens]}, replace_extra_special_tokens=False
+    )
+    tokenizer.eos_token = spec.eos_token
+    tokenizer.chat_template = spec.chat_template
     return tokenizer
 
 
 def _vocab_and_merges(bpe) -> tuple[dict[str, int], list[tuple[str, str]]]:
     """The trained vocabulary and merges in order, read from the tokenizer's JSON (the Python API hides merges)."""
-    import json
-
     model = json.loads(bpe.to_str())["model"]
     merges = [tuple(merge.split(" ")) if isinstance(merge, str) else tuple(merge) for merge in model["merges"]]
     return model["vocab"], merges
 
 
-def make_tiny_model(out: str | Path, *, seed: int = 0, format_steps: int = 60) -> Path:
-    """Write a tiny Qwen2.5-VL (model, tokenizer, processor, chat template) to `out` and return it.
+def make_tiny_model(out: str | Path, *, family: str = DEFAULT_FAMILY, seed: int = 0, format_steps: int = 150) -> Path:
+    """Write a tiny model of `family` (a `config.model_type` of `TINY_SPECS`) to `out` and return it.
 
     Weights are random, then taught the game's answer format for `format_steps` supervised steps (0 = purely
     random). The folder loads with `training.model.load_model_and_processor` like any Hub checkpoint.
+
+    Raises:
+        ConfigError: `family` is not one of `TINY_SPECS`, or `out` is a folder with files in it (a model folder's
+            files from elsewhere, such as another processor config, would mix with these).
     """
-    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+    from transformers import AutoModelForImageTextToText
+    from transformers.utils import CHAT_TEMPLATE_FILE, PROCESSOR_NAME
     from transformers.utils import logging as hf_logging
 
-    from training.model import ImageOnlyQwenVLProcessor, make_image_processor
+    from datagen.errors import ConfigError
 
+    spec, out = TINY_SPECS.get(family), Path(out)
+    if spec is None:
+        raise ConfigError(f"--family {family!r}: tiny models exist for {', '.join(TINY_SPECS)}")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ConfigError(f"{out} exists and is not an empty folder; write the tiny model into a new one")
     hf_logging.disable_progress_bar()
-    out = Path(out)
-    tokenizer = train_tokenizer()
-    ids = {token: tokenizer.convert_tokens_to_ids(token) for token in (END_OF_TEXT, *QWEN_CONTROL_TOKENS)}
-    text_hidden = 64
-    config = Qwen2_5_VLConfig(
-        text_config={
-            "vocab_size": _round_up(len(tokenizer), 64),
-            "hidden_size": text_hidden,
-            "intermediate_size": 128,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
-            "num_key_value_heads": 2,
-            "head_dim": 16,
-            "max_position_embeddings": 4096,
-            "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]},
-            "bos_token_id": ids[END_OF_TEXT],
-            "eos_token_id": ids["<|im_end|>"],
-            "pad_token_id": ids[END_OF_TEXT],
-        },
-        vision_config={
-            "depth": 2,
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_heads": 2,
-            "patch_size": 14,
-            "spatial_merge_size": 2,
-            "temporal_patch_size": 2,
-            "window_size": 56,
-            "out_hidden_size": text_hidden,
-            "fullatt_block_indexes": [1],
-        },
-        image_token_id=ids["<|image_pad|>"],
-        video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"],
-        vision_end_token_id=ids["<|vision_end|>"],
-    )
+    tokenizer = train_tokenizer(spec)
+    ids = {token: tokenizer.convert_tokens_to_ids(token) for token in (END_OF_TEXT, *spec.control_tokens)}
     torch.manual_seed(seed)
-    model = Qwen2_5_VLForConditionalGeneration(config)
+    model = AutoModelForImageTextToText.from_config(spec.config(ids, _round_up(len(tokenizer), 64)))
     if format_steps:
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # a model this small gains nothing from threads, and loses much on a busy machine
@@ -166,13 +113,17 @@ def make_tiny_model(out: str | Path, *, seed: int = 0, format_steps: int = 60) -
             teach_format(model, tokenizer, steps=format_steps, seed=seed)
         finally:
             torch.set_num_threads(threads)
-    model.generation_config.eos_token_id = ids["<|im_end|>"]
+    model.generation_config.eos_token_id = ids[spec.eos_token]
     model.generation_config.pad_token_id = ids[END_OF_TEXT]
     model.save_pretrained(out)
-    processor = ImageOnlyQwenVLProcessor(
-        image_processor=make_image_processor(), tokenizer=tokenizer, chat_template=QWEN_VL_CHAT_TEMPLATE
-    )
-    processor.save_pretrained(out)
+    # The processor's files as a Hub checkpoint of the family has them, naming the family's real processor class.
+    tokenizer._set_processor_class(spec.processor_class)
+    tokenizer.save_pretrained(out)
+    spec.image_processor().save_pretrained(out)
+    (out / CHAT_TEMPLATE_FILE).write_text(spec.chat_template)
+    if spec.processor_options:
+        options = {**spec.processor_options, "processor_class": spec.processor_class}
+        (out / PROCESSOR_NAME).write_text(json.dumps(options, indent=2) + "\n")
     return out
 
 
@@ -185,18 +136,22 @@ FORMAT_SUBJECTS = ("the red bar", "a blue cube", "the title", "the legend", "a g
 
 
 def format_examples(rng: np.random.Generator, count: int) -> list[str]:
-    """Replies in the game's answer formats: a reasoning sentence, then `\\boxed{seat}`, `\\boxed{N/A}` or a clue."""
+    """Replies in the answer formats: a reasoning sentence, then `\\boxed{seat}`, `\\boxed{N/A}`, a clue, or the
+    letter of a choice (the "what changed?" questions)."""
     replies = []
     for _ in range(count):
         subject = FORMAT_SUBJECTS[rng.integers(len(FORMAT_SUBJECTS))]
-        kind = rng.integers(3)
+        kind = rng.integers(4)
         if kind == 0:
             seat = int(rng.integers(1, 6))
             replies.append(f"Player {seat} said {subject}. \\boxed{{{seat}}}")
         elif kind == 1:
             replies.append(f"I am not sure about {subject}. \\boxed{{N/A}}")
-        else:
+        elif kind == 2:
             replies.append(f"My image shows {subject}. \\boxed{{There is {subject}.}}")
+        else:
+            letter = "ABCD"[rng.integers(4)]
+            replies.append(f"The change is {subject}. \\boxed{{{letter}}}")
     return replies
 
 
@@ -208,7 +163,7 @@ def teach_format(model, tokenizer, *, steps: int, seed: int) -> None:
     """
     rng = np.random.default_rng(seed)
     lines = TOKENIZER_CORPUS.splitlines()
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     model.train()
     for _ in range(steps):
         questions = [[{"role": "user", "content": lines[rng.integers(len(lines))]}] for _ in range(16)]

@@ -44,6 +44,7 @@ from training.metrics import MetricsLog, StepLog
 from training.model import check_model_source, load_model_and_processor, suppressed_token_ids, vision_modules
 from training.pairs import PairStream
 from training.parallel import Parallelism
+from training.processor_files import processor_folder
 from training.recipe import Recipe
 from training.rewards import RoleBaselines
 from training.rollout import Completions, ModelSampler, SamplingConfig, token_logprobs
@@ -145,7 +146,7 @@ class SPOTrainer:
         self.sampling = SamplingConfig(
             max_new_tokens=rollout.max_new_tokens,
             temperature=rollout.temperature,
-            suppressed=tuple(suppressed_token_ids(self._plain_model(), self.processor.tokenizer)),
+            suppressed=tuple(suppressed_token_ids(self._plain_model(), self.processor)),
         )
         self.sampler = self._make_sampler()
         self.stage_scheduler = StageScheduler(self.recipe.scheduler)
@@ -184,6 +185,7 @@ class SPOTrainer:
 
         A resumed run starts from the same model too; its trained weights come from the checkpoint's training state.
         """
+        self.processor_files = processor_folder(self.options.model)
         loaded = load_model_and_processor(self.options.model, max_pixels=self.recipe.rollout.max_pixels)
         self.processor = loaded.processor
         policy = loaded.model
@@ -385,7 +387,11 @@ class SPOTrainer:
             self.options.out,
             state=state,
             write_model_folder=lambda folder: write_model_folder(
-                folder, model=plain, state_dict=full, processor=self.processor, dtype=self.recipe.checkpoint_dtype
+                folder,
+                model=plain,
+                state_dict=full,
+                processor_files=self.processor_files,
+                dtype=self.recipe.checkpoint_dtype,
             ),
             training_state=self.parallel.training_state(self.model, self.optimizer),
             processes=self.processes,

@@ -21,12 +21,12 @@ import torch
 
 from training.rollout import (
     Completions,
+    EncodedPrompts,
     Messages,
     ModelSampler,
     SamplingConfig,
     completion_mask,
     message_images,
-    repeat_prompts,
 )
 
 
@@ -55,8 +55,7 @@ def sampling_params_kwargs(
 
 
 def completions_from_outputs(
-    encoded: dict[str, torch.Tensor],
-    images_per_prompt: Sequence[int],
+    encoded: EncodedPrompts,
     outputs: Sequence[Any],
     *,
     num_samples: int,
@@ -69,8 +68,8 @@ def completions_from_outputs(
     sample's `token_ids` and the per-token `logprobs` (a dict from token id to an object with `.logprob`) become
     the completion ids and old log-probs, rows grouped by prompt like `ModelSampler.sample`.
     """
-    if len(outputs) != len(images_per_prompt):
-        raise ValueError(f"{len(outputs)} vLLM outputs for {len(images_per_prompt)} prompts")
+    if len(outputs) != len(encoded.vision):
+        raise ValueError(f"{len(outputs)} vLLM outputs for {len(encoded.vision)} prompts")
     samples = [sample for output in outputs for sample in output.outputs]
     if len(samples) != len(outputs) * num_samples:
         raise ValueError(f"expected {num_samples} samples per prompt, got {len(samples)} for {len(outputs)} prompts")
@@ -86,20 +85,18 @@ def completions_from_outputs(
         )
     sampled = torch.arange(width)[None, :] < lengths[:, None]  # [B, L]: vLLM returns no padding
     mask = completion_mask(ids, eos_ids) * sampled
-    repeated = repeat_prompts(encoded, list(images_per_prompt), num_samples)
+    repeated = encoded.repeated(num_samples)
     ended = torch.isin(ids, torch.tensor(list(eos_ids))).any(dim=1)
     return Completions(
-        prompt_ids=repeated["input_ids"],
-        prompt_mask=repeated["attention_mask"],
-        mm_token_type_ids=repeated["mm_token_type_ids"],
-        pixel_values=repeated["pixel_values"],
-        image_grid_thw=repeated["image_grid_thw"],
+        prompt_ids=repeated.tokens["input_ids"],
+        prompt_mask=repeated.tokens["attention_mask"],
+        mm_token_type_ids=repeated.tokens.get("mm_token_type_ids"),
+        vision=repeated.vision,
         completion_ids=torch.where(mask.bool(), ids, torch.full_like(ids, pad_id)),
         completion_mask=mask.long(),
         old_logprobs=logprobs * mask,
         truncated=~ended,
         texts=[sample.text for sample in samples],
-        images_per_prompt=[count for count in images_per_prompt for _ in range(num_samples)],
     )
 
 
@@ -158,7 +155,6 @@ class VllmSampler:
         outputs = self.llm.generate(requests, params, use_tqdm=False)
         return completions_from_outputs(
             self.encoder.encode(prompts),
-            [len(message_images(prompt)) for prompt in prompts],
             outputs,
             num_samples=num_samples,
             eos_ids=self.encoder.eos_ids,
