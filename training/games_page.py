@@ -168,15 +168,15 @@ def _clue_table(record: Mapping[str, Any]) -> str:
             turn = clues[str(seat)]
             role = '<span class="spy">spy</span>' if seat == record["spy"] else "civilian"
             clue_class = "" if turn["valid"] else ' class="invalid"'
-            advantage = "&mdash;" if advantages is None else f"{advantages[str(seat)]:+.4f}"
+            advantage = "&mdash;" if advantages is None else _signed(advantages[str(seat)])
             rows.append(
                 f"<tr><td>{round_number}</td><td>{seat} ({role})</td><td><span{clue_class}>"
                 f"{html.escape(turn['clue'])}</span><details><summary>reply</summary><pre>{html.escape(turn['text'])}"
-                f"</pre></details></td><td>{record['clue_rewards'][str(seat)]:+.4f}</td><td>{advantage}</td></tr>"
+                f"</pre></details></td><td>{_signed(record['clue_rewards'][str(seat)])}</td><td>{advantage}</td></tr>"
             )
     rows.append("</table>")
     rows.append(
-        f"<p>RAE baselines before this step: spy {baselines['spy']:+.4f}, civilian {baselines['civilian']:+.4f}"
+        f"<p>RAE baselines before this step: spy {_signed(baselines['spy'])}, civilian {_signed(baselines['civilian'])}"
         + (" (clue advantages are not used in a decision step)" if advantages is None else "")
         + "</p>"
     )
@@ -191,7 +191,7 @@ def _vote_table(record: Mapping[str, Any]) -> str:
             shown = '<span class="invalid">invalid</span>' if vote is None else html.escape(str(vote))
             if vote == record["spy"]:
                 shown = f'<span class="hit">{shown}</span>'
-            advantage = "&mdash;" if advantages is None else f"{advantages[voter][sample]:+.4f}"
+            advantage = "&mdash;" if advantages is None else _signed(advantages[voter][sample])
             text = record["vote_texts"][voter][sample]
             rows.append(
                 f"<tr><td>{html.escape(voter)}</td><td>{sample + 1}</td><td>{shown}<details><summary>reply</summary>"
@@ -200,3 +200,8 @@ def _vote_table(record: Mapping[str, Any]) -> str:
             )
     rows.append("</table>")
     return "\n".join(rows)
+
+
+def _signed(value: float) -> str:
+    """`+0.1250`; a zero that arithmetic made negative (-0.0) shows as +0.0000."""
+    return f"{value + 0.0:+.4f}"
