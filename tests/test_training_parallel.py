@@ -89,7 +89,7 @@ def torchrun_train(data, model, out, *extra) -> subprocess.CompletedProcess:
     command = [*launcher, "train", "--data", str(data), "--model", str(model), "--out", str(out),
                "--recipe", "tiny-cpu-fsdp", *extra]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     return result
 
