@@ -95,37 +95,45 @@ def check_domain(
     """
     report = ContractReport(domain.name, num)
     _check_config(domain, config, report)
+    # The run goes first: in-process generation may import a backend (Blender) whose import changes sys.path,
+    # which worker processes started afterwards would inherit.
+    written = _run_rows(domain, config, num=num, seed=seed, workers=workers, out=out)
     generator = domain.make_generator(config)
     if not isinstance(getattr(generator, "input_digest", None), str):
         raise ContractError(f"{domain.name}: the generator's input_digest must be a string ('' when it reads none)")
     if not isinstance(getattr(generator, "skipped_inputs", None), (list, tuple)):
         raise ContractError(f"{domain.name}: the generator's skipped_inputs must be a list (empty when none)")
-    spec = WorkerSpec(domain.name, domain.make_generator, config, domain.quality, seed, ATTEMPTS)
-    rows = {}
+    rows: dict[int, dict[str, Any]] = {}
     for index in range(num):
         pair, attempt = _passing_pair(domain, generator, index, seed, report)
         _check_pair(domain.name, index, pair)
-        row = encode_pair(pair, domain=domain.name, run_seed=seed, index=index, seed=item_seed(seed, index, attempt))
-        _check_row(domain.name, index, row)
-        again = encode_pair(
-            generator(index, item_seed(seed, index, attempt)),
-            domain=domain.name,
-            run_seed=seed,
-            index=index,
-            seed=item_seed(seed, index, attempt),
-        )
-        if again != row:
+        item = item_seed(seed, index, attempt)
+        rows[index] = encode_pair(pair, domain=domain.name, run_seed=seed, index=index, seed=item)
+        _check_row(domain.name, index, rows[index])
+        again = encode_pair(generator(index, item), domain=domain.name, run_seed=seed, index=index, seed=item)
+        if again != rows[index]:
             raise ContractError(f"{domain.name}: index {index} gave different bytes when made again with its seed")
-        rows[index] = make_item(spec, domain.make_generator(config), index).row
-        if rows[index] is None or any(rows[index][key] != row[key] for key in ("civilian", "spy", "diff_mask")):
+    # A second generator only once the first is done with: some hold a process-wide session (Blender).
+    del generator
+    spec = WorkerSpec(domain.name, domain.make_generator, config, domain.quality, seed, ATTEMPTS)
+    fresh = domain.make_generator(config)
+    for index in range(num):
+        made = make_item(spec, fresh, index).row
+        if made is None or any(made[key] != rows[index][key] for key in ("civilian", "spy", "diff_mask", "seed")):
             raise ContractError(f"{domain.name}: index {index} differs when made by a new generator from its seed")
+        different = [key for key in COMPARED if written[index][key] != _comparable(made)[key]]
+        if different:
+            raise ContractError(
+                f"{domain.name}: index {index} made in a worker process differs from this process in {different}"
+            )
     report.checks += [
         "config: a dataclass of documented, defaulted, JSON-serialisable options",
         f"{num} indices pass the quality gate ({report.attempts_rejected} attempts rejected on the way)",
         "records: images, mask, boxes, edits, description, difficulty, JSON meta and the Parquet schema",
         "determinism: the same seed gives the same bytes from the same and from a new generator",
+        f"end to end: {num} pairs in worker processes, validated, loaded, same bytes as here",
     ]
-    _check_run(domain, config, rows, num=num, seed=seed, workers=workers, out=out, report=report)
+    report.run_records = num
     return report
 
 
@@ -206,18 +214,10 @@ def _check_row(name: str, index: int, row: dict[str, Any]) -> None:
         raise ContractError(f"{name}: index {index}: the record does not fit the pair schema: {error}") from error
 
 
-def _check_run(
-    domain: Domain,
-    config: Any,
-    rows: dict[int, dict[str, Any]],
-    *,
-    num: int,
-    seed: int,
-    workers: int,
-    out: Path | None,
-    report: ContractReport,
-) -> None:
-    """A short run in worker processes: its folder validates, loads, and holds the records made in this process."""
+def _run_rows(
+    domain: Domain, config: Any, *, num: int, seed: int, workers: int, out: Path | None
+) -> dict[int, dict[str, Any]]:
+    """A short run in worker processes whose folder must validate and load; its records by index."""
     from datagen.loading import load_pairs
 
     with tempfile.TemporaryDirectory(prefix="vzero-contract-") as scratch:
@@ -229,16 +229,9 @@ def _check_run(
         except VzeroError as error:
             raise ContractError(f"{domain.name}: the end-to-end run failed: {error}") from error
         made = {int(row["id"].rsplit("-", 1)[1]): row for row in iter_rows(folder, list(COMPARED))}
-        if summary.skipped or len(loaded) != num or sorted(made) != list(range(num)):
-            raise ContractError(f"{domain.name}: the end-to-end run made {len(loaded)} of {num} pairs")
-        for index, row in made.items():
-            different = [key for key in COMPARED if row[key] != _comparable(rows[index])[key]]
-            if different:
-                raise ContractError(
-                    f"{domain.name}: index {index} made in a worker process differs from this process in {different}"
-                )
-    report.run_records = num
-    report.checks.append(f"end to end: {num} pairs in worker processes, validated, loaded, same bytes as here")
+    if summary.skipped or len(loaded) != num or sorted(made) != list(range(num)):
+        raise ContractError(f"{domain.name}: the end-to-end run made {len(loaded)} of {num} pairs")
+    return made
 
 
 def _comparable(row: dict[str, Any]) -> dict[str, Any]:
