@@ -250,6 +250,14 @@ def run_domain(context: typer.Context, domain_name: str, config: Any, num: int |
     print_summary(summary)
 
 
+def run_fields(context: typer.Context, domain_name: str, fields: dict[str, Any]) -> None:
+    """Run `domain_name` with its config built from `fields`; a None value leaves that field at its default."""
+    from datagen.registry import get_domain
+
+    config_type = get_domain(domain_name).config_type
+    run_domain(context, domain_name, config_type(**{key: value for key, value in fields.items() if value is not None}))
+
+
 @app.command()
 @reports_errors
 @generation_command
@@ -321,15 +329,9 @@ def chart(
     size: Annotated[str, typer.Option(help="Image size WIDTHxHEIGHT.")] = "640x480",
 ) -> None:
     """Chart pairs: matplotlib charts from tables, perturbed in data, text or style."""
-    from chart_edit.domain import ChartConfig
-
     width, height = parse_size(size)
     fields = {"width": width, "height": height, "changes": changes, "tables": str(tables) if tables else None}
-    fields |= {
-        key: value for key, value in [("kinds", split_names(kinds)), ("edit_kinds", split_names(edit_kinds))] if value
-    }
-    config = ChartConfig(**fields)
-    run_domain(context, "chart", config)
+    run_fields(context, "chart", fields | {"kinds": split_names(kinds), "edit_kinds": split_names(edit_kinds)})
 
 
 @app.command()
@@ -351,8 +353,6 @@ def clevr(
     device: Annotated[str, typer.Option(help="Cycles device: cpu, cuda or optix.")] = "cpu",
 ) -> None:
     """CLEVR pairs: 3D scenes rendered with Blender Cycles; objects recoloured, reshaped, moved, added..."""
-    from clevr_scenes.domain import ClevrConfig
-
     width, height = parse_size(size)
     min_objects, max_objects = parse_objects(objects)
     fields = {
@@ -364,11 +364,9 @@ def clevr(
         "changes": changes,
         "color_mode": color_mode,
         "device": device,
+        "edit_kinds": split_names(edit_kinds),
     }
-    if split_names(edit_kinds):
-        fields["edit_kinds"] = split_names(edit_kinds)
-    config = ClevrConfig(**fields)
-    run_domain(context, "clevr", config)
+    run_fields(context, "clevr", fields)
 
 
 @app.command()
@@ -480,11 +478,9 @@ def realworld(
         "changes": 2 if changes is None else changes,
         "max_side": max_side,
         "max_images": max_images,
+        "edit_kinds": split_names(edit_kinds),
     }
-    if split_names(edit_kinds):
-        fields["edit_kinds"] = split_names(edit_kinds)
-    config = RealworldConfig(**fields)
-    run_domain(context, "realworld", config)
+    run_fields(context, "realworld", fields)
 
 
 @app.command()

@@ -24,7 +24,7 @@ from datagen.testing import ContractError, check_domain
 from training.config import GameConfig
 from training.game import make_game
 
-pytest_plugins = ["training_fixtures"]
+pytest_plugins = ["training_fixtures", "three_domains"]
 EXAMPLE = Path(__file__).parents[1] / "examples" / "vzero-shapes"
 VZERO = str(Path(sys.executable).parent / "vzero")
 runner = CliRunner()
@@ -151,7 +151,7 @@ class FailingGenerator:
         return self.layout(index)
 
     def layout(self, index: int):
-        return sorted([index, "a"])
+        return json.loads("{" * index)  # raises deep inside the json module, two frames below the generator
 
 
 def make_failing_generator(config) -> FailingGenerator:
@@ -164,7 +164,7 @@ QUALITY_OFF = QualityGate()
 def test_the_contract_kit_names_what_a_broken_domain_breaks(tmp_path):
     chart = get_domain("chart")
     broken = Domain("broken", chart.config_type, make_failing_generator, chart.quality)
-    with pytest.raises(ContractError, match="end-to-end run failed.*TypeError.*in layout"):
+    with pytest.raises(ContractError, match="end-to-end run failed.*JSONDecodeError.*in layout"):
         check_domain(broken, chart.config_type(width=128, height=96), num=1, out=tmp_path / "run")
     strict = Domain("strict", chart.config_type, chart.make_generator, chart.quality.__class__(max_area_fraction=1e-6))
     with pytest.raises(ContractError, match="end-to-end run failed.*QualityRejected"):
@@ -183,8 +183,8 @@ def test_a_buggy_generator_is_reported_with_its_frame_and_in_debug_mode_its_whol
     broken = Domain("broken", chart.config_type, make_failing_generator, chart.quality)
     with pytest.raises(GenerationError) as caught:
         run(broken, chart.config_type(), RunOptions(out=tmp_path / "plain", num=2, shard_size=2))
-    assert "TypeError" in str(caught.value) and "test_domain_packages.py" in str(caught.value)
-    assert "in layout" in str(caught.value)  # the generator's own frame, not the runner's
+    assert "JSONDecodeError" in str(caught.value) and "test_domain_packages.py" in str(caught.value)
+    assert "in layout" in str(caught.value)  # the generator's own frame, not json's where it was raised
     events = report_events(tmp_path / "plain")
     assert {event["where"].split(":")[0].rsplit("/", 1)[-1] for event in events} == {"test_domain_packages.py"}
     assert not any("traceback" in event for event in events)
@@ -194,7 +194,7 @@ def test_a_buggy_generator_is_reported_with_its_frame_and_in_debug_mode_its_whol
         run(broken, chart.config_type(), RunOptions(out=tmp_path / "debug", num=2, shard_size=2))
     events = report_events(tmp_path / "debug")
     assert all(event["traceback"].startswith("Traceback (most recent call last):") for event in events)
-    assert all("in layout" in event["traceback"] and "sorted([index" in event["traceback"] for event in events)
+    assert all("in layout" in event["traceback"] and "json/decoder.py" in event["traceback"] for event in events)
     assert str(Path(__file__).parent) not in (tmp_path / "debug" / "report.jsonl").read_text()  # no machine paths
     assert "Traceback" in str(caught.value)
 
@@ -229,3 +229,36 @@ def test_the_clevr_domain_keeps_the_contract():
                               "--set", "samples=2"], capture_output=True, text=True, timeout=600)  # fmt: skip
     assert checked.returncode == 0, checked.stderr + checked.stdout
     assert "clevr: end to end: 2 pairs" in checked.stdout
+
+
+def test_export_reads_the_changed_objects_from_each_domains_meta(three_domains, tmp_path):
+    from datagen.export import export_dataset
+    from datagen.reading import iter_rows
+
+    export_dataset(three_domains, tmp_path / "vz")
+    for row in iter_rows(three_domains, ["id", "domain", "meta"]):
+        log = json.loads((tmp_path / "vz" / f"{row['id']}.json").read_text())
+        changes = json.loads(row["meta"]).get("changes", [])
+        touched = [i for change in changes for i in (change["object_id"], change["other_id"]) if i is not None]
+        expected = list(dict.fromkeys(touched)) if row["domain"] == "clevr" else []
+        assert log["changed_objects"] == expected and (row["domain"] != "clevr" or expected)
+
+
+class NondeterministicGenerator:
+    """A generator that draws from the process's global randomness instead of its seed: a classic domain bug."""
+
+    skipped_inputs = ()
+    input_digest = ""
+
+    def __init__(self, config) -> None:
+        self.chart = get_domain("chart").make_generator(config)
+
+    def __call__(self, index: int, seed: int):
+        return self.chart(index, int(np.random.default_rng().integers(2**32)))
+
+
+def test_the_contract_kit_catches_a_generator_that_ignores_its_seed(tmp_path):
+    chart = get_domain("chart")
+    drifting = Domain("drifting", chart.config_type, NondeterministicGenerator, chart.quality)
+    with pytest.raises(ContractError, match="different bytes when made again"):
+        check_domain(drifting, chart.config_type(width=128, height=96), num=1, out=tmp_path / "run")
