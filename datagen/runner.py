@@ -20,6 +20,7 @@ from rich.progress import Progress
 import datagen
 from datagen import manifest as manifests
 from datagen.card import write_card
+from datagen.checks import check_int, check_positive
 from datagen.errors import ConfigError, GenerationError, ResumeMismatchError
 from datagen.failures import debug_enabled
 from datagen.files import remove_stale_temporaries, sha256_file
@@ -79,18 +80,12 @@ class RunSummary:
 
 def validate_options(options: RunOptions) -> None:
     """Fail before any work on options that cannot be right."""
-    if options.num <= 0:
-        raise ConfigError(f"--num must be a positive number of pairs, got {options.num}")
-    if options.seed < 0:
-        raise ConfigError(f"--seed must be >= 0, got {options.seed}")
-    if options.workers < 1:
-        raise ConfigError(f"--workers must be >= 1, got {options.workers}")
-    if options.shard_size < 1:
-        raise ConfigError(f"--shard-size must be >= 1, got {options.shard_size}")
-    if options.item_timeout <= 0:
-        raise ConfigError(f"--item-timeout must be a positive number of seconds, got {options.item_timeout}")
-    if options.max_attempts < 1:
-        raise ConfigError(f"max_attempts must be >= 1, got {options.max_attempts}")
+    check_int("--num (pairs)", options.num, 1)
+    check_int("--seed", options.seed, 0)
+    check_int("--workers", options.workers, 1)
+    check_int("--shard-size", options.shard_size, 1)
+    check_positive("--item-timeout", options.item_timeout, unit="seconds")
+    check_int("max_attempts", options.max_attempts, 1)
     if options.job is not None:
         index, count = options.job
         if count < 1 or not 0 <= index < count:
