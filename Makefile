@@ -32,11 +32,11 @@ demo: $(INSTALLED)
 	$(VZERO) realworld --out $(DEMO)/realworld --num 24 --seed 0 --workers 2 --max-side 640 --shard-size 12
 	$(VZERO) merge $(DEMO)/chart $(DEMO)/clevr $(DEMO)/realworld --out $(DEMO)/all
 	$(VZERO) info $(DEMO)/all
-	$(VZERO) export $(DEMO)/all --format vision-zero $(DEMO)/vision-zero-layout
-	$(VZERO) make-tiny-model $(DEMO)/tiny-model
+	$(VZERO) export $(DEMO)/all --format vision-zero --out $(DEMO)/vision-zero-layout
+	$(VZERO) make-tiny-model --out $(DEMO)/tiny-model
 	$(VZERO) qa $(DEMO)/all --out $(DEMO)/qa
 	$(VZERO) train --data $(DEMO)/all --model $(DEMO)/tiny-model --out $(DEMO)/train --recipe tiny-cpu --max-steps 2
-	$(VZERO) export-model $(DEMO)/train $(DEMO)/tiny-qwen2.5-vl-step2
+	$(VZERO) export-model $(DEMO)/train --out $(DEMO)/tiny-qwen2.5-vl-step2
 	$(VZERO) chart --out $(DEMO)/heldout --num 16 --seed 1 --workers 2 --shard-size 16
 	$(VZERO) eval --model $(DEMO)/tiny-model --model $(DEMO)/tiny-qwen2.5-vl-step2 --data $(DEMO)/heldout --games 16 \
 		--recipe tiny-cpu --out $(DEMO)/eval
@@ -54,8 +54,8 @@ test-slow: $(INSTALLED)
 	$(PY) -m pytest -m "slow" -q
 
 lint: $(INSTALLED)
-	$(VENV)/bin/ruff check cli.py datagen chart_edit clevr_scenes realworld_edit training tests bench
-	$(VENV)/bin/ruff format --check cli.py datagen chart_edit clevr_scenes realworld_edit training tests bench
+	$(VENV)/bin/ruff check cli.py datagen chart_edit clevr_scenes realworld_edit training tests bench examples
+	$(VENV)/bin/ruff format --check cli.py datagen chart_edit clevr_scenes realworld_edit training tests bench examples
 
 bench: $(INSTALLED)
 	$(PY) bench/bench_chart.py

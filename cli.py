@@ -1,16 +1,19 @@
 """The `vzero` command: one thin Typer command per job; all logic lives in the packages.
 
-Heavy imports (matplotlib, bpy, torch) happen inside command bodies so that `vzero --help` is instant.
+Heavy imports (matplotlib, bpy, torch) happen inside command bodies so that `vzero --help` is instant. Every
+command names one concept one way: `--out/-o` for what it writes, `--num/-n` for how many, `--seed` wherever
+randomness is drawn. Spellings of the previous release are kept as hidden aliases that warn, for one release.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 import shlex
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -29,13 +32,22 @@ OutOption = Annotated[
 ]
 NumOption = Annotated[int, typer.Option("--num", "-n", help="Number of pairs to make.")]
 SeedOption = Annotated[int, typer.Option(help="Run seed; each pair's seed derives from it and the pair's index.")]
-WorkersOption = Annotated[int, typer.Option(help="Worker processes (default: all CPU cores).")]
+WorkersOption = Annotated[int | None, typer.Option(help="Worker processes (default: all CPU cores).")]
 ShardSizeOption = Annotated[int, typer.Option(help="Pairs per Parquet shard.")]
 ShardOption = Annotated[str | None, typer.Option(help="Make only shards i, i+n, i+2n, ... (job arrays), as 'i/n'.")]
 ItemTimeoutOption = Annotated[
     float, typer.Option(help="Seconds a worker may spend on one pair before it counts as hung and is replaced.")
 ]
+DebugOption = Annotated[
+    bool, typer.Option(help="Record each failed item's whole traceback in report.jsonl and print it (VZERO_DEBUG=1).")
+]
+SettingsOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="A domain option as key=value (repeatable); `vzero domains` lists them."),
+]
 DatasetArgument = Annotated[Path, typer.Argument(help="A dataset folder made by vzero.")]
+LegacyOutArgument = Annotated[Path | None, typer.Argument(hidden=True, show_default=False)]
+"""The output folder as the previous release took it, positional; `--out` replaces it."""
 
 F = TypeVar("F", bound=Callable)
 
@@ -43,13 +55,14 @@ F = TypeVar("F", bound=Callable)
 def reports_errors(command: F) -> F:
     """Turn the tool's own errors into one red line and exit 1; VZERO_DEBUG=1 keeps the traceback."""
     from datagen.errors import VzeroError
+    from datagen.failures import debug_enabled
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
         except VzeroError as error:
-            if os.environ.get("VZERO_DEBUG"):
+            if debug_enabled(bool(kwargs.get("debug"))):
                 raise
             error_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from error
@@ -58,6 +71,68 @@ def reports_errors(command: F) -> F:
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _keyword(name: str, annotation: Any, default: Any = inspect.Parameter.empty) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
+
+
+# The options every generation command has, declared once; `generation_command` adds them to a command.
+RUN_OPTIONS_FIRST = [
+    _keyword("out", OutOption),
+    _keyword("num", NumOption),
+    _keyword("seed", SeedOption, 0),
+    _keyword("workers", WorkersOption, None),
+]
+RUN_OPTIONS_LAST = [
+    _keyword("shard_size", ShardSizeOption, 500),
+    _keyword("shard", ShardOption, None),
+    _keyword("item_timeout", ItemTimeoutOption, 600.0),
+    _keyword("debug", DebugOption, False),
+]
+
+
+def generation_command(body: F) -> F:
+    """Give a command the shared run options (`--out`, `--num`, `--seed`, `--workers`, `--shard-size`, `--shard`,
+    `--item-timeout`, `--debug`), declared once here.
+
+    The command declares only its own options (and may redeclare a shared one to change its help or default); it
+    reads the shared values through `run_domain(context, ...)`, which takes them from `context.params`.
+    """
+    own = {
+        name: parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+        for name, parameter in inspect.signature(body, eval_str=True).parameters.items()
+    }
+    shared_names = {parameter.name for parameter in RUN_OPTIONS_FIRST + RUN_OPTIONS_LAST}
+    context, *rest = (parameter for name, parameter in own.items() if name not in shared_names)
+    # A shared option the command redeclares keeps its place in the help, with the command's help and default.
+    first = [own.get(parameter.name, parameter) for parameter in RUN_OPTIONS_FIRST]
+    last = [own.get(parameter.name, parameter) for parameter in RUN_OPTIONS_LAST]
+
+    @functools.wraps(body)
+    def command(**kwargs: Any) -> Any:
+        return body(**{name: value for name, value in kwargs.items() if name in own})
+
+    command.__signature__ = inspect.Signature([context, *first, *rest, *last])  # type: ignore[attr-defined]
+    return command  # type: ignore[return-value]
+
+
+def renamed(new: Any, old: Any, *, new_flag: str, old_flag: str) -> Any:
+    """The value of an option given under its new name or (with a warning) its previous one; never both."""
+    if old is None or old == []:
+        return new
+    if new is not None and new != []:
+        raise typer.BadParameter(f"give {new_flag} only ({old_flag} is its old name)", param_hint=new_flag)
+    error_console.print(f"[yellow]{old_flag} is now {new_flag}; the old spelling goes away in the next release[/]")
+    return old
+
+
+def required_out(out: Path | None, legacy: Path | None) -> Path:
+    """`--out`, or the output folder given positionally as the previous release took it."""
+    value = renamed(out, legacy, new_flag="--out", old_flag="the positional output folder")
+    if value is None:
+        raise typer.BadParameter("missing option --out", param_hint="--out")
+    return value
 
 
 def parse_size(value: str) -> tuple[int, int]:
@@ -97,50 +172,64 @@ def split_names(values: list[str] | None) -> tuple[str, ...] | None:
 
 
 def print_summary(summary) -> None:
+    from datagen.layout import CARD_NAME, PREVIEW_NAME, REPORT_NAME
+
     table = Table(title="vzero run", show_header=False)
     rate = summary.records_made / summary.seconds if summary.seconds else 0.0
     for label, value in [
         ("output", str(summary.out)),
         ("pairs made now", f"{summary.records_made} ({rate:.1f} pairs/s over {summary.seconds:.1f} s)"),
         ("shards made / kept", f"{summary.shards_made} / {summary.shards_kept}"),
-        ("attempts retried / items skipped", f"{summary.retried} / {summary.skipped}  (details: report.jsonl)"),
+        ("attempts retried / items skipped", f"{summary.retried} / {summary.skipped}  (details: {REPORT_NAME})"),
         ("dataset complete", "yes" if summary.complete else "no (other shards still missing)"),
     ]:
         table.add_row(label, value)
     console.print(table)
     if summary.complete:
         # soft_wrap: a long path stays one line that can be copied, whatever the terminal's width.
-        console.print(f"preview: {summary.out / 'preview.png'}   card: {summary.out / 'README.md'}", soft_wrap=True)
+        console.print(f"preview: {summary.out / PREVIEW_NAME}   card: {summary.out / CARD_NAME}", soft_wrap=True)
         console.print(f"load:    datasets.load_dataset({str(summary.out)!r}, split='train')", soft_wrap=True)
 
 
 # How a run is carried out, not what it makes: left out of the recorded command.
-RUN_ONLY_OPTIONS = {"workers", "item_timeout"}
+RUN_ONLY_OPTIONS = {"workers", "item_timeout", "debug"}
 
 
 def command_line(context: typer.Context) -> str:
     """The command with every option as it took effect, so the card and manifest show how to repeat it.
 
-    Paths appear as typed when relative; an absolute one (naming the user's machine) becomes a placeholder.
+    Arguments stay positional; a list option is joined with commas, except `--set`, which is repeated. Paths
+    appear as typed when relative; an absolute one (naming the user's machine) becomes a placeholder.
     """
     from datagen.public import public_path
 
     words = ["vzero", context.info_name or ""]
-    for name, value in context.params.items():
-        if name in RUN_ONLY_OPTIONS or value is None or (isinstance(value, (list, tuple)) and not value):
+    declared = {parameter.name: parameter for parameter in context.command.params}
+    # Arguments first, then the options in the order click took them (as typed, then the defaults).
+    for name in sorted(context.params, key=lambda name: declared[name].param_type_name != "argument"):
+        parameter, value = declared[name], context.params[name]
+        if parameter.name in RUN_ONLY_OPTIONS or value is None or value is False or value in ([], ()):
             continue
-        if isinstance(value, (list, tuple)):
-            value = ",".join(map(str, value))
-        words += [f"--{name.replace('_', '-')}", public_path(str(value))]
+        if parameter.param_type_name == "argument":
+            words.append(public_path(str(value)))
+            continue
+        flag = next(opt for opt in parameter.opts if opt.startswith("--"))
+        if value is True:
+            words.append(flag)
+        elif isinstance(value, (list, tuple)) and parameter.name == "settings":
+            words += [word for item in value for word in (flag, public_path(str(item)))]
+        else:
+            text = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+            words += [flag, public_path(text)]
     return shlex.join(words)
 
 
-def run_domain(context: typer.Context, domain_name: str, config, num: int | None = None) -> None:
+def run_domain(context: typer.Context, domain_name: str, config: Any, num: int | None = None) -> None:
     """Shared body of the generation commands; the options every one of them has are read from `context`.
 
     `num` overrides `--num` where the command resolved it itself (e.g. from the number of source pairs).
     """
-    from datagen.progress import generation_progress
+    from datagen.progress import progress_bar
     from datagen.registry import get_domain
     from datagen.runner import RunOptions, run
 
@@ -154,20 +243,83 @@ def run_domain(context: typer.Context, domain_name: str, config, num: int | None
         job=parse_job(params["shard"]),
         item_timeout=params["item_timeout"],
         command=command_line(context),
+        debug=params["debug"],
     )
-    with generation_progress(console) as progress:
+    with progress_bar(console) as progress:
         summary = run(get_domain(domain_name), config, options, progress=progress)
     print_summary(summary)
 
 
+def run_fields(context: typer.Context, domain_name: str, fields: dict[str, Any]) -> None:
+    """Run `domain_name` with its config built from `fields`; a None value leaves that field at its default."""
+    from datagen.registry import get_domain
+
+    config_type = get_domain(domain_name).config_type
+    run_domain(context, domain_name, config_type(**{key: value for key, value in fields.items() if value is not None}))
+
+
 @app.command()
 @reports_errors
+@generation_command
+def generate(
+    context: typer.Context,
+    domain: Annotated[str, typer.Argument(help="An installed domain (`vzero domains` lists them).")],
+    settings: SettingsOption = None,
+) -> None:
+    """Pairs of any installed domain, its options given as --set key=value: the built-in ones or a package's own."""
+    from datagen.config_fields import build_config, parse_settings
+    from datagen.registry import get_domain
+
+    found = get_domain(domain)
+    run_domain(context, found.name, build_config(found.config_type, parse_settings(settings or [])))
+
+
+@app.command()
+@reports_errors
+def domains(
+    name: Annotated[str | None, typer.Argument(help="Show only this domain.")] = None,
+) -> None:
+    """The installed domains with their options (for `vzero generate DOMAIN --set key=value`)."""
+    from datagen.config_fields import config_fields
+    from datagen.registry import available_domains, get_domain
+
+    for found in [get_domain(name)] if name else [get_domain(each) for each in available_domains()]:
+        table = Table(title=f"{found.name}: {found.summary or found.module}", title_justify="left")
+        for title in ("option", "type", "default", "help"):
+            table.add_column(title, overflow="fold")
+        for field in config_fields(found.config_type):
+            default = ",".join(map(str, field.default)) if isinstance(field.default, tuple) else field.default
+            table.add_row(field.name.replace("_", "-"), field.type_name, str(default), field.help)
+        console.print(table)
+
+
+@app.command("check-domain")
+@reports_errors
+def check_domain(
+    domain: Annotated[str, typer.Argument(help="An installed domain (`vzero domains` lists them).")],
+    settings: SettingsOption = None,
+    num: Annotated[int, typer.Option("--num", "-n", help="Indices to check, and pairs in the end-to-end run.")] = 3,
+    seed: Annotated[int, typer.Option(help="Run seed of the checked pairs.")] = 0,
+    workers: Annotated[int, typer.Option(help="Worker processes of the end-to-end run.")] = 1,
+) -> None:
+    """Check a domain against the contract every domain keeps (`datagen.testing`): determinism, quality gate,
+    record schema, JSON meta, descriptions, and a short run that validates, loads and matches in-process pairs."""
+    from datagen.config_fields import build_config, parse_settings
+    from datagen.registry import get_domain
+    from datagen.testing import check_domain as check
+
+    found = get_domain(domain)
+    config = build_config(found.config_type, parse_settings(settings or []))
+    report = check(found, config, num=num, seed=seed, workers=workers)
+    for line in report.lines():
+        console.print(f"[green]ok[/] {line}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+@reports_errors
+@generation_command
 def chart(
     context: typer.Context,
-    out: OutOption,
-    num: NumOption,
-    seed: SeedOption = 0,
-    workers: WorkersOption = None,
     kinds: Annotated[list[str] | None, typer.Option(help="Chart kinds, comma-separated (default: all).")] = None,
     edit_kinds: Annotated[list[str] | None, typer.Option(help="Perturbations to draw from (default: all).")] = None,
     changes: Annotated[int, typer.Option(help="Changes per pair (the paper swaps two attributes).")] = 2,
@@ -175,30 +327,18 @@ def chart(
         Path | None, typer.Option(help="Folder of CSV/Parquet/JSON tables to chart instead of synthetic ones.")
     ] = None,
     size: Annotated[str, typer.Option(help="Image size WIDTHxHEIGHT.")] = "640x480",
-    shard_size: ShardSizeOption = 500,
-    shard: ShardOption = None,
-    item_timeout: ItemTimeoutOption = 600.0,
 ) -> None:
     """Chart pairs: matplotlib charts from tables, perturbed in data, text or style."""
-    from chart_edit.domain import ChartConfig
-
     width, height = parse_size(size)
     fields = {"width": width, "height": height, "changes": changes, "tables": str(tables) if tables else None}
-    fields |= {
-        key: value for key, value in [("kinds", split_names(kinds)), ("edit_kinds", split_names(edit_kinds))] if value
-    }
-    config = ChartConfig(**fields)
-    run_domain(context, "chart", config)
+    run_fields(context, "chart", fields | {"kinds": split_names(kinds), "edit_kinds": split_names(edit_kinds)})
 
 
 @app.command()
 @reports_errors
+@generation_command
 def clevr(
     context: typer.Context,
-    out: OutOption,
-    num: NumOption,
-    seed: SeedOption = 0,
-    workers: WorkersOption = None,
     size: Annotated[str, typer.Option(help="Image size WIDTHxHEIGHT (CLEVR: 320x240).")] = "320x240",
     samples: Annotated[int, typer.Option(help="Cycles samples per pixel (denoised with OpenImageDenoise).")] = 8,
     objects: Annotated[str, typer.Option(help="Objects per civilian scene, MIN-MAX (CLEVR allows 3-10).")] = "4-6",
@@ -211,13 +351,8 @@ def clevr(
         str, typer.Option(help="srgb: true CLEVR colours; clevr: rgb/255 as linear, CLEVR's washed-out look.")
     ] = "srgb",
     device: Annotated[str, typer.Option(help="Cycles device: cpu, cuda or optix.")] = "cpu",
-    shard_size: ShardSizeOption = 500,
-    shard: ShardOption = None,
-    item_timeout: ItemTimeoutOption = 600.0,
 ) -> None:
     """CLEVR pairs: 3D scenes rendered with Blender Cycles; objects recoloured, reshaped, moved, added..."""
-    from clevr_scenes.domain import ClevrConfig
-
     width, height = parse_size(size)
     min_objects, max_objects = parse_objects(objects)
     fields = {
@@ -229,24 +364,20 @@ def clevr(
         "changes": changes,
         "color_mode": color_mode,
         "device": device,
+        "edit_kinds": split_names(edit_kinds),
     }
-    if split_names(edit_kinds):
-        fields["edit_kinds"] = split_names(edit_kinds)
-    config = ClevrConfig(**fields)
-    run_domain(context, "clevr", config)
+    run_fields(context, "clevr", fields)
 
 
 @app.command()
 @reports_errors
+@generation_command
 def realworld(
     context: typer.Context,
-    out: OutOption,
     num: Annotated[
         int | None,
         typer.Option("--num", "-n", help="Number of pairs to make; with --pairs, the most to take (default: all)."),
     ] = None,
-    seed: SeedOption = 0,
-    workers: WorkersOption = None,
     source: Annotated[
         str | None, typer.Option(help="Folder of photos, or hf:ORG/NAME for a Hub dataset (default: built-in photos).")
     ] = None,
@@ -255,13 +386,14 @@ def realworld(
     annotations: Annotated[
         Path | None, typer.Option(help="COCO-style instances JSON: edit its object masks instead of proposed regions.")
     ] = None,
-    edits: Annotated[
+    edit_kinds: Annotated[
         list[str] | None,
         typer.Option(
             help="Edit kinds, comma-separated: recolor, remove, duplicate, move, mirror, resize, brightness, "
             "retexture (default: all but retexture)."
         ),
     ] = None,
+    edits: Annotated[list[str] | None, typer.Option(hidden=True)] = None,
     changes: Annotated[int | None, typer.Option(help="Edits per pair, each on a different region (default 2).")] = None,
     max_side: Annotated[int, typer.Option(help="Shrink photos so their long side is at most this many pixels.")] = 1024,
     max_images: Annotated[
@@ -291,16 +423,16 @@ def realworld(
     shard_size: Annotated[
         int, typer.Option(help="Pairs per Parquet shard (~1 MB a pair at 1024 px, held in memory until written).")
     ] = 100,
-    shard: ShardOption = None,
-    item_timeout: ItemTimeoutOption = 600.0,
 ) -> None:
     """Real-photo pairs: regions of photos recoloured, removed, moved, resized... with OpenCV; or the pairs of an
     image-editing dataset (--pairs), made exact by compositing."""
     from realworld_edit.domain import RealworldConfig, open_edit_pairs
     from realworld_edit.edit_pairs import LAYOUTS
 
+    edit_kinds = renamed(edit_kinds, edits, new_flag="--edit-kinds", old_flag="--edits")
+    context.params["edit_kinds"], context.params["edits"] = edit_kinds, None
     if pairs is not None:
-        photo_only = {"--edits": edits, "--changes": changes, "--max-images": max_images}
+        photo_only = {"--edit-kinds": edit_kinds, "--changes": changes, "--max-images": max_images}
         given = [name for name, value in photo_only.items() if value]
         if given:
             raise typer.BadParameter(
@@ -346,26 +478,28 @@ def realworld(
         "changes": 2 if changes is None else changes,
         "max_side": max_side,
         "max_images": max_images,
+        "edit_kinds": split_names(edit_kinds),
     }
-    if split_names(edits):
-        fields["edit_kinds"] = split_names(edits)
-    config = RealworldConfig(**fields)
-    run_domain(context, "realworld", config)
+    run_fields(context, "realworld", fields)
 
 
 @app.command()
 @reports_errors
 def preview(
     dataset: DatasetArgument,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="PNG to write (default: DIR/preview.png).")
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="PNG to write (default: DIR/preview.png).")] = None,
+    num: Annotated[
+        int | None, typer.Option("--num", "-n", min=1, max=200, help="Number of pairs on the sheet [default: 12].")
     ] = None,
-    n: Annotated[int, typer.Option("--n", min=1, max=200, help="Number of pairs on the sheet.")] = 12,
+    output: Annotated[Path | None, typer.Option("--output", hidden=True)] = None,
+    n: Annotated[int | None, typer.Option("--n", min=1, max=200, hidden=True)] = None,
 ) -> None:
     """Contact sheet of pairs: civilian | spy | difference outlined."""
     from datagen.preview import write_preview
 
-    console.print(f"wrote {write_preview(dataset, output, n)}")
+    out = renamed(out, output, new_flag="--out", old_flag="--output")
+    num = renamed(num, n, new_flag="--num", old_flag="--n")
+    console.print(f"wrote {write_preview(dataset, out, 12 if num is None else num)}")
 
 
 @app.command()
@@ -427,7 +561,8 @@ def merge(
 @reports_errors
 def export(
     dataset: DatasetArgument,
-    out: Annotated[Path, typer.Argument(help="Folder to write the exported pairs into.")],
+    legacy_out: LegacyOutArgument = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Folder to write the exported pairs into.")] = None,
     export_format: Annotated[
         str, typer.Option("--format", help="Layout to write: vision-zero (the original release's).")
     ] = "vision-zero",
@@ -435,7 +570,7 @@ def export(
     """Write a dataset in another layout, e.g. <id>_original.png, <id>_modified.png and <id>.json per pair."""
     from datagen.export import export_dataset
 
-    summary = export_dataset(dataset, out, export_format=export_format)
+    summary = export_dataset(dataset, required_out(out, legacy_out), export_format=export_format)
     console.print(f"exported {summary.pairs} pairs to {summary.out} ({export_format} layout)")
 
 
@@ -483,9 +618,9 @@ def publish(
     The folder is validated first; re-running after an interruption uploads only what is missing.
     """
     from datagen.hub import publish as publish_dataset
-    from datagen.hub import publish_progress
+    from datagen.progress import progress_bar
 
-    with publish_progress(console) as progress:
+    with progress_bar(console, unit="bytes") as progress:
         result = publish_dataset(
             dataset, repo_id, private=private, revision=revision, message=message, progress=progress
         )
@@ -500,12 +635,16 @@ def publish(
 @reports_errors
 def pull(
     repo_id: RepoIdArgument,
-    out: Annotated[Path, typer.Argument(help="Folder to download into; re-run to update it.")],
+    legacy_out: LegacyOutArgument = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Folder to download into; re-run to update it.")
+    ] = None,
     revision: RevisionOption = None,
 ) -> None:
     """Download a dataset from the Hub into a local folder and check it."""
     from datagen.hub import pull as pull_dataset
 
+    out = required_out(out, legacy_out)
     with console.status(f"downloading {repo_id}"):
         folder = pull_dataset(repo_id, out, revision=revision)
     console.print(f"pulled {repo_id} into {folder}")
@@ -514,8 +653,9 @@ def pull(
 @app.command("make-tiny-model")
 @reports_errors
 def make_tiny_model(
-    out: Annotated[Path, typer.Argument(help="Folder to write the model into.")],
-    seed: SeedOption = 0,
+    legacy_out: LegacyOutArgument = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Folder to write the model into.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the random weights.")] = 0,
     family: Annotated[
         str, typer.Option(help="Architecture: qwen2_vl, qwen2_5_vl, qwen3_vl or internvl (InternVL3, native).")
     ] = "qwen2_5_vl",
@@ -523,7 +663,7 @@ def make_tiny_model(
     """A tiny random VLM of a real architecture (offline tokenizer, chat template) for smoke runs and tests on a CPU."""
     from training.tiny_model import make_tiny_model as build
 
-    console.print(f"wrote {build(out, family=family, seed=seed)}")
+    console.print(f"wrote {build(required_out(out, legacy_out), family=family, seed=seed)}")
 
 
 @app.command()
@@ -533,6 +673,9 @@ def train(
     model: Annotated[str, typer.Option(help="Model folder or Hub id, e.g. Qwen/Qwen2.5-VL-7B-Instruct.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: metrics.jsonl, checkpoints/step-*.")],
     recipe: Annotated[str, typer.Option(help="Shipped recipe (paper, tiny-cpu) or a recipe YAML file.")] = "paper",
+    seed: Annotated[
+        int | None, typer.Option(help="Run seed: data order, games and sampling (overrides the recipe's).")
+    ] = None,
     max_steps: Annotated[int | None, typer.Option(help="Stop after this many steps (overrides the recipe).")] = None,
     log_games: Annotated[
         int | None, typer.Option(help="Games per step written to games.jsonl (default: all; 0: none).")
@@ -548,6 +691,7 @@ def train(
 
     settings = [
         *(overrides or []),
+        *([f"seed={seed}"] if seed is not None else []),
         *([f"max_steps={max_steps}"] if max_steps is not None else []),
         *([f"log_games={log_games}"] if log_games is not None else []),
     ]
@@ -613,13 +757,14 @@ def evaluate(
 @reports_errors
 def export_model(
     run_dir: Annotated[Path, typer.Argument(help="A run folder written by `vzero train`.")],
-    out: Annotated[Path, typer.Argument(help="New folder for the standalone model.")],
+    legacy_out: LegacyOutArgument = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="New folder for the standalone model.")] = None,
     step: Annotated[int | None, typer.Option(help="Checkpoint step to export [default: the newest].")] = None,
 ) -> None:
     """Write a checkpoint as a model folder that VLMEvalKit and lmms-eval load as it is; print how to evaluate it."""
     from training.export import export_model as export
 
-    exported = export(run_dir, out, step=step)
+    exported = export(run_dir, required_out(out, legacy_out), step=step)
     console.print(f"exported step {exported.step} ({exported.model_type}) to {exported.out}", soft_wrap=True)
     for evaluator, command in exported.commands.items():
         console.print(f"\n[bold]{evaluator}[/]:", highlight=False)

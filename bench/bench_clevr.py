@@ -222,7 +222,7 @@ def main() -> None:
         measure(args)
         return
 
-    from datagen.manifest import files_digest
+    from datagen.files import files_digest
 
     load_before = benchkit.load_average()
     rows, checks = [], []

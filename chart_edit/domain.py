@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from chart_edit.perturb import PERTURBATIONS, Change, describe, perturb
+from chart_edit.perturb import PERTURBATIONS, describe, perturb
 from chart_edit.render import ChartRenderer
 from chart_edit.scene import scene_changes
 from chart_edit.spec import KINDS, SHAPES, ChartSpec, make_spec, shape_problem, with_shared_frame
@@ -17,8 +16,10 @@ from chart_edit.style import Style, sample_style
 from chart_edit.synthetic import sample_table
 from chart_edit.table import Table
 from chart_edit.user_tables import load_tables, sample_window
+from datagen.checks import check_choices, check_int
+from datagen.difficulty import difficulty
 from datagen.errors import ConfigError, InputError, QualityRejected
-from datagen.manifest import files_digest
+from datagen.files import files_digest
 from datagen.masks import boxes_from_mask, difference_mask
 from datagen.quality import QualityGate
 from datagen.record import Pair
@@ -27,6 +28,8 @@ from datagen.seeding import item_rng
 
 MIN_SIZE, MAX_SIZE = 64, 4096
 MAX_CHANGES = 4
+HARD_AREA = 1e-4
+"""A change this small a share of the chart (0.01%: a tick label's dot) is a needle in a haystack."""
 TABLE_DRAWS = 8
 """Kind-and-table draws per item before giving up (a table may not fit a kind, e.g. negatives in a pie)."""
 # Charts are drawn exactly, so nothing may differ outside the mask; a pie re-proportioned by one value
@@ -89,7 +92,9 @@ class ChartPairGenerator:
             diff_boxes=boxes_from_mask(mask, merge_radius=max(2, self.config.width // 160)),
             edits=[change.edit for change in changes],
             description=describe(changes),
-            difficulty=difficulty(mask, changes),
+            difficulty=difficulty(
+                mask, [PERTURBATIONS[change.edit.op].subtlety for change in changes], hard_area=HARD_AREA
+            ),
             meta={"kind": civilian.kind, "civilian": specs[0].to_json(), "spy": specs[-1].to_json()},
         )
 
@@ -128,17 +133,6 @@ def _style(kind: str, table: Table, rng: np.random.Generator) -> Style:
     )
 
 
-def difficulty(mask: np.ndarray, changes: Sequence[Change]) -> float:
-    """0 easy .. 1 hard: half from how small the changed area is, half from how subtle the edit kinds are.
-
-    Areas are read on a log scale: 0.01% of the image is a needle in a haystack, 20% is obvious.
-    """
-    area = max(float(mask.mean()), 1e-6)
-    smallness = 1.0 - min(1.0, max(0.0, math.log10(area / 1e-4) / math.log10(0.2 / 1e-4)))
-    subtlety = float(np.mean([PERTURBATIONS[change.edit.op].subtlety for change in changes]))
-    return round(0.5 * smallness + 0.5 * subtlety, 4)
-
-
 def make_generator(config: ChartConfig) -> ChartPairGenerator:
     """Validate `config` (before any work), load the user's tables if any, and build the generator.
 
@@ -164,23 +158,11 @@ def make_generator(config: ChartConfig) -> ChartPairGenerator:
 
 def validate(config: ChartConfig) -> None:
     """Raise `ConfigError` naming the first bad value and what is allowed."""
-    if not config.kinds:
-        raise ConfigError(f"kinds is empty; choose from {', '.join(KINDS)}")
-    for kind in config.kinds:
-        if kind not in KINDS:
-            raise ConfigError(f"unknown chart kind {kind!r}; choose from {', '.join(KINDS)}")
-    if not config.edit_kinds:
-        raise ConfigError(f"edit_kinds is empty; choose from {', '.join(PERTURBATIONS)}")
-    for name in config.edit_kinds:
-        if name not in PERTURBATIONS:
-            raise ConfigError(f"unknown edit kind {name!r}; choose from {', '.join(PERTURBATIONS)}")
-    if not isinstance(config.changes, int) or not 1 <= config.changes <= MAX_CHANGES:
-        raise ConfigError(f"changes must be an integer from 1 to {MAX_CHANGES}, got {config.changes!r}")
+    check_choices("kinds", config.kinds, KINDS, what="chart kind")
+    check_choices("edit_kinds", config.edit_kinds, PERTURBATIONS, what="edit kind")
+    check_int("changes", config.changes, 1, MAX_CHANGES)
     for name, size in (("width", config.width), ("height", config.height)):
-        if not isinstance(size, int) or not MIN_SIZE <= size <= MAX_SIZE:
-            raise ConfigError(
-                f"image size: {name} must be an integer from {MIN_SIZE} to {MAX_SIZE} pixels, got {size!r}"
-            )
+        check_int(f"image size: {name}", size, MIN_SIZE, MAX_SIZE, unit="pixels")
     for kind in config.kinds:
         fitting = [name for name in dict.fromkeys(config.edit_kinds) if kind in PERTURBATIONS[name].kinds]
         if len(fitting) < config.changes:
@@ -202,4 +184,13 @@ def _too_small(table: Table, kinds: Sequence[str]) -> str | None:
     return f"{rows} rows and {columns} numeric column(s) fit none of the chart kinds ({needs})"
 
 
-DOMAIN = register_domain(Domain(name="chart", config_type=ChartConfig, make_generator=make_generator, quality=QUALITY))
+DOMAIN = register_domain(
+    Domain(
+        name="chart",
+        config_type=ChartConfig,
+        make_generator=make_generator,
+        quality=QUALITY,
+        summary="matplotlib charts from tables, perturbed in data, text or style",
+        prompt_hint="a few elements of the chart differ, for example data values, labels, colours, marks or the legend",
+    )
+)

@@ -11,11 +11,8 @@ seed gives the same bytes in any process, whatever ran there before.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-import numpy as np
 
 from clevr_scenes.blender import DEVICES, BlenderRenderer, Layers, RenderSettings, check_device
 from clevr_scenes.composite import CLEAR_CHANGE, FEATHER, VISIBLE_CHANGE, compose
@@ -26,15 +23,19 @@ from clevr_scenes.region import Region, change_area
 from clevr_scenes.scene import Scene, SceneConfig
 from clevr_scenes.visibility import check_likely_visible, check_visible
 from clevr_scenes.vocabulary import COLOR_MODES
-from datagen.errors import ConfigError, QualityRejected
+from datagen.checks import check_choice, check_int
+from datagen.difficulty import difficulty
+from datagen.errors import QualityRejected
 from datagen.quality import QualityGate
-from datagen.record import Pair
+from datagen.record import CHANGED_OBJECTS, Pair
 from datagen.registry import Domain, register_domain
 from datagen.seeding import item_rng
 
 MIN_SIZE, MAX_SIZE = 32, 4096
 MAX_SAMPLES = 4096
 CLEVR_PIXELS = 320 * 240
+HARD_AREA = 1e-4
+"""A change this small a share of the frame is a needle in a haystack."""
 MIN_VISIBLE_PIXELS = 200
 """CLEVR's rule: every object shows at least this many pixels at 320x240 (scaled by pixel count)."""
 # Outside the mask the images are equal by construction (tolerance 0). A small object at tiny test sizes
@@ -138,11 +139,12 @@ class ClevrPairGenerator:
             diff_boxes=list(image.boxes.values()),
             edits=[edit for change in changes for edit in change.edits()],
             description=describe(changes, civilian, spy),
-            difficulty=difficulty(image.mask, changes),
+            difficulty=difficulty(image.mask, [change.subtlety for change in changes], hard_area=HARD_AREA),
             meta={
                 "civilian": civilian.to_json(config.width, config.height),
                 "spy": spy.to_json(config.width, config.height),
                 "changes": [change.to_json() for change in changes],
+                CHANGED_OBJECTS: list(dict.fromkeys(i for change in changes for i in change.object_ids)),
                 "boxes": [owner.describe() for owner in image.boxes],
                 "render": {
                     "samples": config.samples,
@@ -165,14 +167,6 @@ class ClevrPairGenerator:
         return layers
 
 
-def difficulty(mask: np.ndarray, changes: Sequence[Change]) -> float:
-    """0 easy .. 1 hard: half from how small the changed area is (log scale), half from the edit kinds' subtlety."""
-    area = max(float(mask.mean()), 1e-6)
-    smallness = 1.0 - min(1.0, max(0.0, math.log10(area / 1e-4) / math.log10(0.2 / 1e-4)))
-    subtlety = float(np.mean([change.subtlety for change in changes]))
-    return round(0.5 * smallness + 0.5 * subtlety, 4)
-
-
 def make_generator(config: ClevrConfig) -> ClevrPairGenerator:
     """Validate `config` (before any work) and build the generator; Blender starts on its first pair.
 
@@ -186,18 +180,21 @@ def make_generator(config: ClevrConfig) -> ClevrPairGenerator:
 def validate(config: ClevrConfig) -> None:
     """Raise `ConfigError` naming the first bad value and what is allowed."""
     for name, size in (("width", config.width), ("height", config.height)):
-        if not isinstance(size, int) or not MIN_SIZE <= size <= MAX_SIZE:
-            raise ConfigError(
-                f"image size: {name} must be an integer from {MIN_SIZE} to {MAX_SIZE} pixels, got {size!r}"
-            )
-    if not isinstance(config.samples, int) or not 1 <= config.samples <= MAX_SAMPLES:
-        raise ConfigError(f"samples must be an integer from 1 to {MAX_SAMPLES}, got {config.samples!r}")
-    if config.color_mode not in COLOR_MODES:
-        raise ConfigError(f"unknown colour mode {config.color_mode!r}; choose from {', '.join(COLOR_MODES)}")
-    if config.device not in DEVICES:
-        raise ConfigError(f"unknown device {config.device!r}; choose from {', '.join(DEVICES)}")
+        check_int(f"image size: {name}", size, MIN_SIZE, MAX_SIZE, unit="pixels")
+    check_int("samples", config.samples, 1, MAX_SAMPLES)
+    check_choice("color_mode", config.color_mode, COLOR_MODES, what="colour mode")
+    check_choice("device", config.device, DEVICES)
     validate_edit_options(config.edit_kinds, config.changes, config.scene_config)
     check_device(config.device)
 
 
-DOMAIN = register_domain(Domain(name="clevr", config_type=ClevrConfig, make_generator=make_generator, quality=QUALITY))
+DOMAIN = register_domain(
+    Domain(
+        name="clevr",
+        config_type=ClevrConfig,
+        make_generator=make_generator,
+        quality=QUALITY,
+        summary="CLEVR-style 3D scenes rendered with Blender; objects recoloured, reshaped, moved, added...",
+        prompt_hint="a few of the objects in the scene differ, for example in colour, shape, size or material",
+    )
+)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from datagen.shards import DATA_DIR
+from datagen.layout import DATA_DIR
 
 ALL_CONFIG = "all"
 DEFAULT_CONFIG = "default"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,13 +18,13 @@ from typing import Any
 from PIL import Image
 
 from datagen.errors import ConfigError, DatasetError
+from datagen.files import atomic_write_bytes
 from datagen.reading import PNG_SIGNATURE, iter_rows
+from datagen.record import CHANGED_OBJECTS
 
 VISION_ZERO_FORMAT = "vision-zero"
 EXPORT_FORMATS = (VISION_ZERO_FORMAT,)
 SAFE_BASE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-# "object 3" or "objects 1 and 4": how CLEVR edits name the objects they change.
-OBJECT_TARGET = re.compile(r"\bobjects? (\d+)(?: and (\d+))?")
 COLUMNS = ["id", "domain", "civilian", "spy", "diff_boxes", "edits", "description", "difficulty", "meta", "seed"]
 
 
@@ -50,21 +49,19 @@ def png_of(image: dict[str, Any]) -> bytes:
     return buffer.getvalue()
 
 
-def changed_objects(edits: list[dict[str, str]]) -> list[int]:
-    """Object indices named by the edits' targets (CLEVR scenes); empty for domains without objects."""
-    found = [
-        int(group)
-        for edit in edits
-        for match in OBJECT_TARGET.finditer(edit["target"])
-        for group in match.groups()
-        if group is not None
-    ]
-    return list(dict.fromkeys(found))
+def changed_objects(meta: dict[str, Any]) -> list[int]:
+    """The indices a domain recorded under `meta["changed_objects"]`; empty for domains without objects.
+
+    Read from the structured ground truth, never from the wording of `edits` or `description`, which belongs
+    to each domain and may change.
+    """
+    return [int(index) for index in meta.get(CHANGED_OBJECTS, [])]
 
 
 def change_log(row: dict[str, Any]) -> dict[str, Any]:
     """The per-pair JSON: which objects and regions changed, and each change's before and after."""
     original, modified, _ = pair_files(row["id"])
+    meta = json.loads(row["meta"])
     return {
         "id": row["id"],
         "domain": row["domain"],
@@ -72,7 +69,7 @@ def change_log(row: dict[str, Any]) -> dict[str, Any]:
         "modified_image": modified,
         "description": row["description"],
         "num_changes": len(row["edits"]),
-        "changed_objects": changed_objects(row["edits"]),
+        "changed_objects": changed_objects(meta),
         "changes": [
             {"op": edit["op"], "target": edit["target"], "before": edit["before"], "after": edit["after"]}
             for edit in row["edits"]
@@ -80,14 +77,8 @@ def change_log(row: dict[str, Any]) -> dict[str, Any]:
         "changed_regions": [list(box) for box in row["diff_boxes"]],
         "difficulty": round(float(row["difficulty"]), 6),
         "seed": row["seed"],
-        "meta": json.loads(row["meta"]),
+        "meta": meta,
     }
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
 
 
 def exported_files(row: dict[str, Any]) -> Iterator[tuple[str, bytes]]:
@@ -120,6 +111,6 @@ def export_dataset(dataset_dir: Path, out: Path, *, export_format: str = VISION_
     pairs = 0
     for row in iter_rows(dataset_dir, COLUMNS):
         for name, data in exported_files(row):
-            write_atomically(out / name, data)
+            atomic_write_bytes(out / name, data)
         pairs += 1
     return ExportSummary(out, pairs)

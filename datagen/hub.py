@@ -8,7 +8,6 @@ an interrupted publish, re-run, sends only what is still missing.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,15 +20,14 @@ from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 from huggingface_hub.hf_api import RepoFile
 from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
 from huggingface_hub.utils import validate_repo_id as hf_validate_repo_id
-from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+from rich.progress import Progress
 
 import datagen
 from datagen.card import write_card
 from datagen.errors import ConfigError, DatasetError, HubAuthError, HubError, HubNotFoundError, HubUnavailableError
-from datagen.manifest import sha256_file
-from datagen.shards import DATA_DIR
-from datagen.validate import TOP_LEVEL_FILES, LocalFile, validate_dataset
+from datagen.files import git_blob_id, sha256_file
+from datagen.layout import DATA_DIR, TOP_LEVEL_FILES
+from datagen.validate import LocalFile, validate_dataset
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 # One commit per ~512 MiB: small enough that an interruption loses little, large enough to keep commits few.
@@ -151,32 +149,11 @@ def quiet_hub_progress_bars() -> Iterator[None]:
             enable_progress_bars()
 
 
-def publish_progress(console: Console | None = None) -> Progress:
-    """Bytes sent of bytes to send, speed and time left; advanced once per finished commit."""
-    return Progress(
-        TextColumn("[bold blue]{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-    )
-
-
 def require_token() -> str:
     token = get_token()
     if not token:
         raise HubAuthError("no Hugging Face token found; set HF_TOKEN or log in with `hf auth login`")
     return token
-
-
-def git_blob_id(path: Path) -> str:
-    """The git object id of a file's bytes, which the Hub reports for files not stored in LFS."""
-    digest = hashlib.sha1(f"blob {path.stat().st_size}\0".encode())
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def is_on_remote(local: LocalFile, remote: RepoFile | None) -> bool:

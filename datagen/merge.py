@@ -8,13 +8,11 @@ runner refuses to resume into it (its fingerprint matches no run).
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import pyarrow.parquet as pq
 
@@ -23,10 +21,12 @@ from datagen import manifest as manifests
 from datagen.card import manifest_licence, write_card
 from datagen.configs import ALL_CONFIG, DEFAULT_CONFIG, domain_folder
 from datagen.errors import ConfigError, DatasetError
+from datagen.files import staged_folder
+from datagen.layout import shard_name
+from datagen.manifest import MERGED_KIND, Manifest, ShardEntry, SourceSummary
 from datagen.preview import write_preview
 from datagen.validate import validate_dataset
 
-MERGED_KIND = "merged"
 DOMAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 MAX_DUPLICATES_SHOWN = 5
 
@@ -38,7 +38,7 @@ class SourceShard:
     source: int
     domain: str
     path: Path
-    entry: dict[str, Any]
+    entry: ShardEntry
 
 
 def shard_domain(path: Path) -> str:
@@ -55,15 +55,15 @@ def shard_domain(path: Path) -> str:
     return domain
 
 
-def read_sources(sources: list[Path]) -> tuple[list[dict[str, Any]], list[SourceShard]]:
+def read_sources(sources: list[Path]) -> tuple[list[Manifest], list[SourceShard]]:
     """Validate each source folder and list its shards in order."""
     manifests_read, shards = [], []
     for number, source in enumerate(sources):
         validate_dataset(source)
         manifest = manifests.read_manifest(source)
         manifests_read.append(manifest)
-        for entry in sorted(manifest["shards"].values(), key=lambda entry: entry["path"]):
-            path = source / entry["path"]
+        for entry in sorted(manifest.shards.values(), key=lambda entry: entry.path):
+            path = source / entry.path
             shards.append(SourceShard(number, shard_domain(path), path, entry))
     return manifests_read, shards
 
@@ -94,39 +94,35 @@ def plan_layout(shards: list[SourceShard]) -> dict[str, SourceShard]:
     layout = {}
     for domain, members in sorted(by_domain.items()):
         for number, shard in enumerate(members):
-            layout[f"{domain_folder(domain)}/train-{number:05d}-of-{len(members):05d}.parquet"] = shard
+            layout[f"{domain_folder(domain)}/{shard_name(number, len(members))}"] = shard
     return layout
 
 
 def merged_manifest(
-    sources: list[Path], source_manifests: list[dict[str, Any]], layout: dict[str, SourceShard], command: str
-) -> dict[str, Any]:
+    sources: list[Path], source_manifests: list[Manifest], layout: dict[str, SourceShard], command: str
+) -> Manifest:
     """A manifest of kind `merged`: the shards with their reports, the sources' fingerprints and commands."""
-    return {
-        "format": manifests.FORMAT_VERSION,
-        "kind": MERGED_KIND,
-        "fingerprint": {
+    return Manifest(
+        kind=MERGED_KIND,
+        fingerprint={
             "kind": MERGED_KIND,
-            "num": sum(manifest["fingerprint"]["num"] for manifest in source_manifests),
-            "sources": [manifest["fingerprint"] for manifest in source_manifests],
+            "num": sum(manifest.planned for manifest in source_manifests),
+            "sources": [manifest.fingerprint for manifest in source_manifests],
             "tool_version": datagen.__version__,
         },
-        "command": command,
-        "sources": [
-            {
-                "name": source.resolve().name,
-                "command": manifest["command"],
-                "counts": manifest["counts"],
-                "licence": manifest_licence(manifest).to_json(),
-            }
+        command=command,
+        sources=[
+            SourceSummary(
+                source.resolve().name, manifest.command, manifest.counts, manifest_licence(manifest).to_json()
+            )
             for source, manifest in zip(sources, source_manifests)
         ],
-        "num_shards": len(layout),
-        "shards": {
-            relative: {**shard.entry, "path": relative, "source": shard.source} for relative, shard in layout.items()
+        num_shards=len(layout),
+        shards={
+            relative: replace(shard.entry, path=relative, source=shard.source) for relative, shard in layout.items()
         },
-        "input_report": [line for manifest in source_manifests for line in manifest.get("input_report", [])],
-    }
+        input_report=[line for manifest in source_manifests for line in manifest.input_report],
+    )
 
 
 def check_destination(sources: list[Path], out: Path) -> None:
@@ -155,18 +151,11 @@ def merge(sources: list[Path], out: Path, *, command: str = "") -> Path:
     source_manifests, shards = read_sources(sources)
     check_unique_ids(sources, shards)
     layout = plan_layout(shards)
-    staging = out.with_name(f".{out.name}.merging-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
+    with staged_folder(out) as staging:
         for relative, shard in layout.items():
             (staging / relative).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(shard.path, staging / relative)
         manifests.write_manifest(staging, merged_manifest(sources, source_manifests, layout, command))
         write_preview(staging)
         write_card(staging, name=out.resolve().name)
-        if out.exists():
-            out.rmdir()
-        os.replace(staging, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return out

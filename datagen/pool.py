@@ -20,9 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
-from typing import Any
 
 from datagen.errors import GenerationError
+from datagen.failures import error_fields, package_of
+from datagen.manifest import ReportEvent
 from datagen.seeding import item_seed
 from datagen.worker import ItemOutcome, ItemTask, WorkerSpec, make_item
 
@@ -43,7 +44,8 @@ def worker_main(spec: WorkerSpec, conn: Connection) -> None:
     try:
         generator = spec.make_generator(spec.config)
     except Exception as error:  # noqa: BLE001 - sent to the parent, which stops the run with it
-        conn.send(("init_failed", f"{type(error).__name__}: {error}"))
+        fields = error_fields(error, package_of(spec.make_generator), debug=spec.debug)
+        conn.send(("init_failed", ReportEvent("init_failed", **fields).describe()))
         return
     conn.send(("ready", None))
     while True:
@@ -79,7 +81,7 @@ class WorkerPool:
         self.workers: list[Worker] = []
         self.pending: deque[ItemTask] = deque()
         self.deaths: Counter[tuple[int, int]] = Counter()
-        self.crash_events: dict[int, list[dict[str, Any]]] = {}
+        self.crash_events: dict[int, list[ReportEvent]] = {}
         self.deaths_in_a_row = 0
         self.on_worker_lost: Callable[[str], None] = lambda message: None
 
@@ -169,20 +171,16 @@ class WorkerPool:
         seed = item_seed(self.spec.run_seed, task.index, task.first_attempt)
         self.deaths[task.index, task.first_attempt] += 1
         attempt_failed = timed_out or self.deaths[task.index, task.first_attempt] >= 2
-        event = {
-            "index": task.index,
-            "attempt": task.first_attempt,
-            "seed": seed,
-            "event": "retried",
-            "reason": f"worker process {reason} while making this item",
-        }
+        event = ReportEvent(
+            "retried", f"worker process {reason} while making this item", task.index, task.first_attempt, seed
+        )
         events = self.crash_events.setdefault(task.index, [])
         events.append(event)
         next_attempt = task.first_attempt + 1 if attempt_failed else task.first_attempt
         if next_attempt < self.spec.max_attempts:
             self.pending.appendleft(ItemTask(task.index, next_attempt))
             return
-        event["event"] = "skipped"
+        event.event = "skipped"
         on_outcome(ItemOutcome(task.index, None, self.crash_events.pop(task.index)))
 
     def stop(self) -> None:

@@ -10,6 +10,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from datagen.errors import DatasetError
+from datagen.files import atomic_path
+from datagen.layout import PREVIEW_NAME
 from datagen.reading import iter_rows
 from datagen.record import PNG_COMPRESS_LEVEL
 
@@ -88,6 +90,8 @@ def contact_sheet(dataset_dir: Path, n: int = 12) -> Image.Image:
 
 def write_preview(dataset_dir: Path, output: Path | None = None, n: int = 12) -> Path:
     """Write the contact sheet (default `DIR/preview.png`) and return its path."""
-    output = output or dataset_dir / "preview.png"
-    contact_sheet(dataset_dir, n).save(output, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    output = output or dataset_dir / PREVIEW_NAME
+    sheet = contact_sheet(dataset_dir, n)
+    with atomic_path(output) as temporary:
+        sheet.save(temporary, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
     return output

@@ -1,10 +1,15 @@
-"""The one progress bar of the tool: description, bar, done/total, rate, elapsed and ETA."""
+"""The one progress bar of the tool: description, bar, done of total, rate and time left, in pairs or in bytes.
+
+Generation counts pairs, publishing counts bytes; both are the same `Progress` with explicit columns, so that
+messages printed through `progress.console` keep the bar intact in either.
+"""
 
 from __future__ import annotations
 
 from rich.console import Console
 from rich.progress import (
     BarColumn,
+    DownloadColumn,
     MofNCompleteColumn,
     Progress,
     ProgressColumn,
@@ -12,6 +17,7 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
+    TransferSpeedColumn,
 )
 from rich.text import Text
 
@@ -24,15 +30,14 @@ class RateColumn(ProgressColumn):
         return Text(f"{speed:6.1f} pairs/s" if speed else "   --- pairs/s", style="progress.data.speed")
 
 
-def generation_progress(console: Console | None = None) -> Progress:
-    """A progress display for a generation run; use as a context manager."""
+def progress_bar(console: Console | None = None, *, unit: str = "pairs") -> Progress:
+    """A progress display counting `unit` (`pairs` or `bytes`); use as a context manager."""
+    if unit == "pairs":
+        counted: list[ProgressColumn] = [MofNCompleteColumn(), RateColumn(), TimeElapsedColumn(), TextColumn("eta")]
+    elif unit == "bytes":
+        counted = [DownloadColumn(), TransferSpeedColumn()]
+    else:
+        raise ValueError(f"unit must be 'pairs' or 'bytes', got {unit!r}")
     return Progress(
-        TextColumn("[bold blue]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        RateColumn(),
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-        console=console,
+        TextColumn("[bold blue]{task.description}"), BarColumn(), *counted, TimeRemainingColumn(), console=console
     )

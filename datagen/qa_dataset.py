@@ -10,7 +10,6 @@ name and renamed when complete.
 
 from __future__ import annotations
 
-import shutil
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,8 @@ from datagen.card import table
 from datagen.configs import ALL_CONFIG, dataset_configs, domain_folder
 from datagen.errors import ConfigError, DatasetError
 from datagen.features import QA_FEATURES
+from datagen.files import atomic_write_text, staged_folder
+from datagen.layout import CARD_NAME
 from datagen.loading import load_pairs, public_name
 from datagen.merge import DOMAIN_NAME
 from datagen.qa import KINDS, Question, domain_questions, make_questions, pair_facts, pair_rng
@@ -69,19 +70,16 @@ def build_qa_dataset(
             raise DatasetError(f"{source}: pair {facts.pair_id}'s domain {facts.domain!r} cannot name a folder")
         for question in make_questions(facts, pair_rng(seed, facts.pair_id), makers.get(facts.domain)):
             rows[facts.domain].append(question_row(question, record))
-    partial = out.with_name(out.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    for domain, domain_rows in rows.items():
-        folder = partial / domain_folder(domain)
-        folder.mkdir(parents=True)
-        for plan in plan_shards(len(domain_rows), QA_SHARD_SIZE):
-            write_shard(domain_rows[plan.start : plan.stop], folder / plan.name, QA_FEATURES)
     counts = {domain: Counter(row["kind"] for row in domain_rows) for domain, domain_rows in sorted(rows.items())}
     summary = QASummary(out, len(pairs), counts, tuple(sorted(set(rows) - set(makers))))
-    (partial / "README.md").write_text(card_text(partial, summary, name=out.name, source=source, command=command))
-    if out.exists():
-        out.rmdir()
-    partial.rename(out)
+    with staged_folder(out) as staging:
+        for domain, domain_rows in rows.items():
+            folder = staging / domain_folder(domain)
+            folder.mkdir(parents=True)
+            for plan in plan_shards(len(domain_rows), QA_SHARD_SIZE):
+                write_shard(domain_rows[plan.start : plan.stop], folder / plan.name, QA_FEATURES)
+        card = card_text(staging, summary, name=out.name, source=source, command=command)
+        atomic_write_text(staging / CARD_NAME, card)
     return summary
 
 

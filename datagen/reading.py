@@ -14,7 +14,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from datagen.errors import DatasetError
-from datagen.shards import DATA_DIR
+from datagen.layout import DATA_DIR
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -26,6 +26,9 @@ COLOR_PNG_PARAMS = [
     cv2.IMWRITE_PNG_STRATEGY,
     cv2.IMWRITE_PNG_STRATEGY_RLE,
 ]
+CHANGED_OBJECTS = "changed_objects"
+"""The `meta` key under which a domain of numbered objects (CLEVR) lists the indices of the objects its edits touched,
+in the order they were edited; consumers (`vzero export`) read it instead of parsing the wording of `edits`."""
 
 
 @dataclass(frozen=True)

@@ -20,12 +20,17 @@ from rich.progress import Progress
 import datagen
 from datagen import manifest as manifests
 from datagen.card import write_card
+from datagen.checks import check_int, check_positive
 from datagen.errors import ConfigError, GenerationError, ResumeMismatchError
+from datagen.failures import debug_enabled
+from datagen.files import remove_stale_temporaries, sha256_file
+from datagen.layout import DATA_DIR, LOCK_NAME, MANIFEST_NAME, REPORT_NAME
+from datagen.manifest import Manifest, ReportEvent, ShardEntry
 from datagen.pool import WorkerPool
 from datagen.preview import write_preview
 from datagen.public import PathScrubber, public_config
 from datagen.registry import Domain, PairGenerator
-from datagen.shards import DATA_DIR, ShardPlan, plan_shards, remove_stale_temporaries, select_shards, write_shard
+from datagen.shards import ShardPlan, plan_shards, select_shards, write_shard
 from datagen.worker import ItemOutcome, WorkerSpec
 
 # Abort once this many items have failed and they are most of what was tried: that is a bug or a bad
@@ -55,6 +60,8 @@ class RunOptions:
     """Wall-clock seconds a worker may spend on one item (or on starting up) before it counts as hung."""
     command: str = ""
     """The command line that started the run, recorded in the manifest and the dataset card."""
+    debug: bool = False
+    """Record every failure's whole traceback in `report.jsonl` and print it (`--debug`, `VZERO_DEBUG=1`)."""
 
 
 @dataclass(frozen=True)
@@ -73,18 +80,12 @@ class RunSummary:
 
 def validate_options(options: RunOptions) -> None:
     """Fail before any work on options that cannot be right."""
-    if options.num <= 0:
-        raise ConfigError(f"--num must be a positive number of pairs, got {options.num}")
-    if options.seed < 0:
-        raise ConfigError(f"--seed must be >= 0, got {options.seed}")
-    if options.workers < 1:
-        raise ConfigError(f"--workers must be >= 1, got {options.workers}")
-    if options.shard_size < 1:
-        raise ConfigError(f"--shard-size must be >= 1, got {options.shard_size}")
-    if options.item_timeout <= 0:
-        raise ConfigError(f"--item-timeout must be a positive number of seconds, got {options.item_timeout}")
-    if options.max_attempts < 1:
-        raise ConfigError(f"max_attempts must be >= 1, got {options.max_attempts}")
+    check_int("--num (pairs)", options.num, 1)
+    check_int("--seed", options.seed, 0)
+    check_int("--workers", options.workers, 1)
+    check_int("--shard-size", options.shard_size, 1)
+    check_positive("--item-timeout", options.item_timeout, unit="seconds")
+    check_int("max_attempts", options.max_attempts, 1)
     if options.job is not None:
         index, count = options.job
         if count < 1 or not 0 <= index < count:
@@ -97,9 +98,9 @@ def foreign_content(out: Path) -> list[str]:
     A folder holding only what a run creates before its manifest exists (another job of the same array
     may be a moment ahead) is not foreign; shards without a manifest are.
     """
-    if not out.is_dir() or (out / manifests.MANIFEST_NAME).exists():
+    if not out.is_dir() or (out / MANIFEST_NAME).exists():
         return []
-    ours = {DATA_DIR, manifests.LOCK_NAME, manifests.MANIFEST_NAME, manifests.REPORT_NAME}
+    ours = {DATA_DIR, LOCK_NAME, MANIFEST_NAME, REPORT_NAME}
     foreign = [entry.name for entry in out.iterdir() if entry.name not in ours]
     data = out / DATA_DIR
     if data.is_dir():
@@ -114,9 +115,7 @@ def prepare_out_dir(out: Path) -> None:
     foreign = foreign_content(out)
     if foreign:
         shown = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")
-        raise ConfigError(
-            f"output folder {out} is not empty and holds no {manifests.MANIFEST_NAME} ({shown}); use a new folder"
-        )
+        raise ConfigError(f"output folder {out} is not empty and holds no {MANIFEST_NAME} ({shown}); use a new folder")
     try:
         (out / DATA_DIR).mkdir(parents=True, exist_ok=True)
         probe = out / DATA_DIR / f".write-probe-{os.getpid()}"
@@ -126,7 +125,7 @@ def prepare_out_dir(out: Path) -> None:
         raise ConfigError(f"cannot write to output folder {out}: {error.strerror or error}") from error
 
 
-def open_run(domain: Domain, config: Any, options: RunOptions, generator: PairGenerator) -> dict[str, Any]:
+def open_run(domain: Domain, config: Any, options: RunOptions, generator: PairGenerator) -> Manifest:
     """Start a manifest, or check that the existing one was made by the same command on the same inputs."""
     scrubber = PathScrubber.for_config(dataclasses.asdict(config))
     wanted = manifests.fingerprint(
@@ -141,40 +140,33 @@ def open_run(domain: Domain, config: Any, options: RunOptions, generator: PairGe
     with manifests.locked(options.out):
         manifest = manifests.read_manifest(options.out)
         if manifest is not None:
-            changed = manifests.differences(manifest["fingerprint"], wanted)
+            changed = manifests.differences(manifest.fingerprint, wanted)
             if changed:
                 raise ResumeMismatchError(str(options.out), changed)
             return manifest
-        manifest = {
-            "format": manifests.FORMAT_VERSION,
-            "fingerprint": wanted,
-            "command": scrubber.scrub(options.command),
-            "num_shards": len(plan_shards(options.num, options.shard_size)),
-            "shards": {},
-            "input_report": [
-                {
-                    "event": "input_skipped",
-                    "source": scrubber.scrub(error.source),
-                    "reason": scrubber.scrub(error.reason),
-                }
+        licence = getattr(generator, "licence", None)
+        manifest = Manifest(
+            fingerprint=wanted,
+            command=scrubber.scrub(options.command),
+            num_shards=len(plan_shards(options.num, options.shard_size)),
+            input_report=[
+                ReportEvent("input_skipped", scrubber.scrub(error.reason), source=scrubber.scrub(error.source))
                 for error in generator.skipped_inputs
             ],
-        }
-        licence = getattr(generator, "licence", None)
-        if licence is not None:
-            manifest["licence"] = licence.to_json()
+            licence=licence.to_json() if licence is not None else None,
+        )
         manifests.write_manifest(options.out, manifest)
         return manifest
 
 
-def shards_to_make(out: Path, manifest: dict[str, Any], plans: list[ShardPlan]) -> tuple[list[ShardPlan], int]:
+def shards_to_make(out: Path, manifest: Manifest, plans: list[ShardPlan]) -> tuple[list[ShardPlan], int]:
     """Planned shards that are missing or fail their checksum, and how many were kept."""
     todo: list[ShardPlan] = []
     kept = 0
     for plan in plans:
-        entry = manifest["shards"].get(plan.name)
+        entry = manifest.shards.get(plan.name)
         path = out / plan.relative_path
-        if entry is not None and path.exists() and manifests.sha256_file(path) == entry["sha256"]:
+        if entry is not None and path.exists() and sha256_file(path) == entry.sha256:
             kept += 1
         else:
             todo.append(plan)
@@ -189,18 +181,10 @@ def record_shard(out: Path, plan: ShardPlan, outcomes: list[ItemOutcome]) -> int
     path = out / plan.relative_path
     remove_stale_temporaries(path)
     digest = write_shard(rows, path)
-    entry = {
-        "path": plan.relative_path,
-        "start": plan.start,
-        "stop": plan.stop,
-        "records": len(rows),
-        "sha256": digest,
-        "bytes": path.stat().st_size,
-        "report": events,
-    }
+    entry = ShardEntry(plan.relative_path, plan.start, plan.stop, len(rows), digest, path.stat().st_size, events)
     with manifests.locked(out):
         manifest = manifests.read_manifest(out)
-        manifest["shards"][plan.name] = entry
+        manifest.shards[plan.name] = entry
         manifests.write_manifest(out, manifest)
     return len(rows)
 
@@ -223,13 +207,13 @@ class ShardCollector:
 
     def add(self, outcome: ItemOutcome) -> None:
         self.finished_items += 1
-        self.retried += sum(event["event"] == "retried" for event in outcome.events)
+        self.retried += sum(event.event == "retried" for event in outcome.events)
         if outcome.row is None:
             self.skipped += 1
-            if outcome.events[-1].get("unusable"):
+            if outcome.events[-1].unusable:
                 self.unusable += 1
             else:
-                self.first_failure = self.first_failure or outcome.events[-1]["reason"]
+                self.first_failure = self.first_failure or outcome.events[-1].describe()
         self.check_failure_rate()
         plan = self.plans[bisect.bisect_right(self.starts, outcome.index) - 1]
         bucket = self.outcomes[plan.number]
@@ -252,6 +236,14 @@ def execute(plans: list[ShardPlan], spec: WorkerSpec, options: RunOptions, progr
     task_id = progress.add_task(spec.domain, total=sum(p.stop - p.start for p in plans)) if progress else None
 
     def on_outcome(outcome: ItemOutcome) -> None:
+        if progress is not None:
+            for event in outcome.events:
+                if event.traceback:
+                    progress.console.print(
+                        f"item {event.index}, attempt {event.attempt}: {event.describe()}",
+                        markup=False,
+                        highlight=False,
+                    )
         collector.add(outcome)
         if progress is not None:
             progress.advance(task_id)
@@ -276,13 +268,23 @@ def run(domain: Domain, config: Any, options: RunOptions, *, progress: Progress 
     manifest = open_run(domain, config, options, generator)
     plans = select_shards(plan_shards(options.num, options.shard_size), options.job)
     todo, kept = shards_to_make(options.out, manifest, plans)
-    spec = WorkerSpec(domain.name, domain.make_generator, config, domain.quality, options.seed, options.max_attempts)
+    spec = WorkerSpec(
+        domain.name,
+        domain.make_generator,
+        config,
+        domain.quality,
+        options.seed,
+        options.max_attempts,
+        debug=debug_enabled(options.debug),
+    )
     collector = execute(todo, spec, options, progress) if todo else ShardCollector(options.out, [])
     final = manifests.read_manifest(options.out)
-    if final["complete"] and final["counts"]["written"] == 0:
-        reasons = [line["reason"] for line in manifests.report_lines(final) if line["event"] == "skipped"]
-        raise GenerationError(f"every item failed every attempt; first reason: {reasons[0] if reasons else 'unknown'}")
-    if final["complete"]:
+    if final.complete and final.counts.written == 0:
+        skipped = [line for line in final.report_lines() if line.event == "skipped"]
+        raise GenerationError(
+            f"every item failed every attempt; first reason: {skipped[0].describe() if skipped else 'unknown'}"
+        )
+    if final.complete:
         write_preview(options.out)
         write_card(options.out)
     return RunSummary(
@@ -292,6 +294,6 @@ def run(domain: Domain, config: Any, options: RunOptions, *, progress: Progress 
         records_made=collector.records,
         retried=collector.retried,
         skipped=collector.skipped,
-        complete=bool(final["complete"]),
+        complete=final.complete,
         seconds=time.perf_counter() - started,
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,9 +12,9 @@ from datasets import Features
 
 from datagen.errors import GenerationError
 from datagen.features import PAIR_FEATURES
-from datagen.manifest import sha256_file
+from datagen.files import atomic_path, sha256_file
+from datagen.layout import DATA_DIR, shard_name
 
-DATA_DIR = "data"
 # Row groups of at most ~100 image rows, as `datasets` writes image data, and at most ~32 MB, so that a
 # streaming read, a preview or a stats pass over 1024-px photos holds one small group at a time.
 ROW_GROUP_SIZE = 100
@@ -33,7 +32,7 @@ class ShardPlan:
 
     @property
     def name(self) -> str:
-        return f"train-{self.number:05d}-of-{self.total:05d}.parquet"
+        return shard_name(self.number, self.total)
 
     @property
     def relative_path(self) -> str:
@@ -52,16 +51,6 @@ def select_shards(plans: list[ShardPlan], job: tuple[int, int] | None) -> list[S
         return plans
     index, count = job
     return [plan for plan in plans if plan.number % count == index]
-
-
-def temporary_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
-
-
-def remove_stale_temporaries(path: Path) -> None:
-    """Delete leftovers of an interrupted write of this shard (any process id)."""
-    for leftover in path.parent.glob(f".{path.name}.*.tmp"):
-        leftover.unlink(missing_ok=True)
 
 
 def row_bytes(row: dict[str, Any]) -> int:
@@ -90,15 +79,10 @@ def write_shard(rows: list[dict[str, Any]], path: Path, features: Features = PAI
     """
     schema = features.arrow_schema
     group = row_group_size(rows)
-    temporary = temporary_path(path)
     try:
-        with pq.ParquetWriter(temporary, schema) as writer:
+        with atomic_path(path) as temporary, pq.ParquetWriter(temporary, schema) as writer:
             for start in range(0, max(1, len(rows)), group):
                 writer.write_table(pa.Table.from_pylist(rows[start : start + group], schema=schema))
-        with temporary.open("rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
     except OSError as error:
-        temporary.unlink(missing_ok=True)
         raise GenerationError(f"cannot write shard {path}: {error.strerror or error}") from error
     return sha256_file(path)

@@ -45,8 +45,7 @@ def compute_stats(dataset_dir: Path) -> DatasetStats:
         stats.difficulty_histogram[max(bin_index, 0)] += 1
     manifest = read_manifest(dataset_dir)
     if manifest is not None:
-        stats.retried = manifest["counts"]["retried"]
-        stats.skipped = manifest["counts"]["skipped"]
-        stats.inputs_skipped = len(manifest.get("input_report", []))
-        stats.planned = manifest["counts"]["planned"]
+        counts = manifest.counts
+        stats.retried, stats.skipped, stats.planned = counts.retried, counts.skipped, counts.planned
+        stats.inputs_skipped = len(manifest.input_report)
     return stats

@@ -9,13 +9,10 @@ import pyarrow.parquet as pq
 
 from datagen.errors import DatasetError
 from datagen.features import PAIR_FEATURES
-from datagen.manifest import MANIFEST_NAME, REPORT_NAME, read_manifest, sha256_file
-from datagen.shards import DATA_DIR
+from datagen.files import sha256_file
+from datagen.layout import DATA_DIR, MANIFEST_NAME, TOP_LEVEL_FILES
+from datagen.manifest import Manifest, read_manifest
 
-CARD_NAME = "README.md"
-PREVIEW_NAME = "preview.png"
-# `report.jsonl` is published too: the card points readers to it for the run's skipped items and retries.
-TOP_LEVEL_FILES = (CARD_NAME, PREVIEW_NAME, MANIFEST_NAME, REPORT_NAME)
 MAX_PROBLEMS_SHOWN = 10
 
 
@@ -39,26 +36,25 @@ def folder_files(dataset_dir: Path) -> list[LocalFile]:
     return found
 
 
-def shard_problems(dataset_dir: Path, manifest: dict) -> list[str]:
+def shard_problems(dataset_dir: Path, manifest: Manifest) -> list[str]:
     """Each shard the manifest lists must exist, match its checksum and row count, and hold the pair schema."""
     problems = []
     expected_schema = PAIR_FEATURES.arrow_schema.remove_metadata()
-    for entry in manifest["shards"].values():
-        path = dataset_dir / entry["path"]
+    for entry in manifest.shards.values():
+        path = dataset_dir / entry.path
         if not path.is_file():
-            problems.append(f"{entry['path']} is listed in {MANIFEST_NAME} but missing")
+            problems.append(f"{entry.path} is listed in {MANIFEST_NAME} but missing")
             continue
-        if sha256_file(path) != entry["sha256"]:
-            problems.append(f"{entry['path']} does not match the sha256 in {MANIFEST_NAME} (changed or corrupt)")
+        if sha256_file(path) != entry.sha256:
+            problems.append(f"{entry.path} does not match the sha256 in {MANIFEST_NAME} (changed or corrupt)")
             continue
         parquet = pq.ParquetFile(path)
         schema = parquet.schema_arrow
         if not schema.remove_metadata().equals(expected_schema) or b"huggingface" not in (schema.metadata or {}):
-            problems.append(f"{entry['path']} does not have the pair schema with its `datasets` feature metadata")
-        elif parquet.metadata.num_rows != entry["records"]:
-            problems.append(
-                f"{entry['path']} holds {parquet.metadata.num_rows} rows, {MANIFEST_NAME} says {entry['records']}"
-            )
+            problems.append(f"{entry.path} does not have the pair schema with its `datasets` feature metadata")
+        elif parquet.metadata.num_rows != entry.records:
+            rows = parquet.metadata.num_rows
+            problems.append(f"{entry.path} holds {rows} rows, {MANIFEST_NAME} says {entry.records}")
     return problems
 
 
@@ -76,14 +72,14 @@ def validate_dataset(dataset_dir: Path) -> list[LocalFile]:
             f"{dataset_dir} has no {MANIFEST_NAME}; only folders made by a vzero run or merge are published"
         )
     problems = []
-    if not manifest.get("complete"):
-        counts = manifest.get("counts", {})
+    if not manifest.complete:
+        counts = manifest.counts
         problems.append(
-            f"the run is incomplete ({counts.get('shards_done')} of {counts.get('shards_total')} shards); "
+            f"the run is incomplete ({counts.shards_done} of {counts.shards_total} shards); "
             "re-run its command to finish it"
         )
     files = folder_files(dataset_dir)
-    listed = {entry["path"] for entry in manifest["shards"].values()}
+    listed = {entry.path for entry in manifest.shards.values()}
     for name in TOP_LEVEL_FILES:
         if not (dataset_dir / name).is_file():
             problems.append(f"{name} is missing")

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from datagen.errors import InputError
-from datagen.manifest import sha256_file
+from datagen.files import sha256_file
 from realworld_edit.entry import SourceEntry
 
 EDGE_TOLERANCE = 1.0

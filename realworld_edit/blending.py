@@ -101,7 +101,7 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
     contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     filled = np.zeros(mask.shape, np.uint8)
     cv2.drawContours(filled, contours, -1, 1, thickness=cv2.FILLED)
-    return filled.astype(bool) | mask
+    return filled.astype(bool) | mask.astype(bool)
 
 
 def poisson_paste(background: np.ndarray, source: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -13,6 +13,8 @@ import cv2
 import numpy as np
 
 from datagen.card import DataLicence
+from datagen.checks import check_choices, check_int
+from datagen.difficulty import difficulty
 from datagen.errors import ConfigError, QualityRejected
 from datagen.masks import boxes_from_mask, channel_max, difference_mask, dilate
 from datagen.quality import QualityGate
@@ -20,10 +22,9 @@ from datagen.record import Pair, png_bytes
 from datagen.registry import Domain, register_domain
 from datagen.seeding import item_rng
 from realworld_edit.blending import Box, apply_patch, crop, fill_holes, grow_box, merged, place
-from realworld_edit.difficulty import difficulty
 from realworld_edit.edit_pairs import EditPairSource, PairColumns, open_pairs
 from realworld_edit.edits import DEFAULT_EDIT_KINDS, EDIT_KINDS, EditContext, EditOutcome
-from realworld_edit.images import MIN_SIDE
+from realworld_edit.images import HARD_AREA, MIN_SIDE
 from realworld_edit.instructed import InstructedPairGenerator
 from realworld_edit.licences import source_licence
 from realworld_edit.regions import Region, annotated_regions, propose_regions
@@ -143,7 +144,9 @@ class RealworldPairGenerator(SourcedGenerator):
             diff_boxes=boxes_from_mask(mask, merge_radius=feather),
             edits=[outcome.edit for outcome in outcomes],
             description=describe([outcome.clause for outcome in outcomes]),
-            difficulty=difficulty(mask, [EDIT_KINDS[outcome.edit.op].subtlety for outcome in outcomes]),
+            difficulty=difficulty(
+                mask, [EDIT_KINDS[outcome.edit.op].subtlety for outcome in outcomes], hard_area=HARD_AREA
+            ),
             meta={
                 "source": photo.image.meta(),
                 "size": [width, height],
@@ -262,19 +265,21 @@ def validate(config: RealworldConfig) -> None:
         given = [name for name in ("source", "annotations") if getattr(config, name) is not None]
         if given:
             raise ConfigError(f"--pairs takes its images from the pair dataset; drop {', '.join(given)}")
-        if config.max_pairs is not None and (not isinstance(config.max_pairs, int) or config.max_pairs < 1):
-            raise ConfigError(f"max_pairs must be a positive integer or None, got {config.max_pairs!r}")
-    if not config.edit_kinds:
-        raise ConfigError(f"edit_kinds is empty; choose from {', '.join(EDIT_KINDS)}")
-    for name in config.edit_kinds:
-        if name not in EDIT_KINDS:
-            raise ConfigError(f"unknown edit kind {name!r}; choose from {', '.join(EDIT_KINDS)}")
-    if not isinstance(config.changes, int) or not 1 <= config.changes <= MAX_CHANGES:
-        raise ConfigError(f"changes must be an integer from 1 to {MAX_CHANGES}, got {config.changes!r}")
-    if not isinstance(config.max_side, int) or not MIN_SIDE <= config.max_side <= MAX_SIDE:
-        raise ConfigError(f"max_side must be an integer from {MIN_SIDE} to {MAX_SIDE} pixels, got {config.max_side!r}")
+        if config.max_pairs is not None:
+            check_int("max_pairs", config.max_pairs, 1)
+    check_choices("edit_kinds", config.edit_kinds, EDIT_KINDS, what="edit kind")
+    check_int("changes", config.changes, 1, MAX_CHANGES)
+    check_int("max_side", config.max_side, MIN_SIDE, MAX_SIDE, unit="pixels")
 
 
 DOMAIN = register_domain(
-    Domain(name="realworld", config_type=RealworldConfig, make_generator=make_generator, quality=QUALITY)
+    Domain(
+        name="realworld",
+        config_type=RealworldConfig,
+        make_generator=make_generator,
+        quality=QUALITY,
+        summary="real photos edited with OpenCV, or the before/after pairs of an image-editing dataset",
+        prompt_hint="a few objects or regions of the photo differ: something may be changed, recoloured, added or "
+        "removed",
+    )
 )

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from datagen.errors import ConfigError, InputError
-from datagen.manifest import sha256_file
+from datagen.files import sha256_file
 from realworld_edit.hub_source import HUB_PREFIX, CachedRows, HubColumns, cached_rows
 from realworld_edit.images import ImageFile, decode_image, probe_image
 

@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from datagen.errors import ConfigError, InputError
+from datagen.layout import CARD_NAME
 from realworld_edit.entry import SourceEntry
 from realworld_edit.images import probe_image, sniff_format
 
@@ -363,7 +364,7 @@ def _hub_facts(name: str) -> tuple[str, str]:
 
 def _card_licence(folder: Path) -> str:
     """The `license` a local folder's dataset card (`README.md` front matter) declares, "" if none."""
-    card = folder / "README.md"
+    card = folder / CARD_NAME
     if not card.is_file():
         return ""
     text = card.read_text(encoding="utf-8", errors="replace")

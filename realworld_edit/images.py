@@ -22,6 +22,9 @@ from datagen.errors import InputError
 SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 MIN_SIDE = 64
 """Images with a shorter side below this are refused: there is no room for an object-sized edit."""
+HARD_AREA = 1e-3
+"""A change this small a share of a photo (0.1%) is as hard to find as it gets (`datagen.difficulty`): photos are
+busier than drawn charts and scenes."""
 MAX_PIXELS = 80_000_000
 """Images whose header claims more pixels are refused before decoding (decompression bombs; 80 MP is
 above any consumer camera and already ~240 MB as RGB)."""

@@ -15,14 +15,15 @@ import cv2
 import numpy as np
 
 from datagen.card import DataLicence
+from datagen.difficulty import difficulty
 from datagen.errors import InputError, UnusableItem
 from datagen.masks import boxes_from_mask, channel_max
 from datagen.quality import QualityGate
 from datagen.record import Edit, Pair
 from realworld_edit.blending import blend, crop, grow_box
 from realworld_edit.change_mask import ChangeMask, computed_mask, given_mask, inner_alpha, misalignment
-from realworld_edit.difficulty import difficulty
 from realworld_edit.edit_pairs import EditPairSource, LoadedPair
+from realworld_edit.images import HARD_AREA
 from realworld_edit.licences import source_licence
 from realworld_edit.sourced import SourcedGenerator
 from realworld_edit.wording import at, instruction_kind, instruction_sentence, position_name
@@ -78,7 +79,7 @@ class InstructedPairGenerator(SourcedGenerator):
             diff_boxes=boxes_from_mask(change.mask, merge_radius=feather),
             edits=[Edit(kind, f"region [{box[0]}, {box[1]}, {box[2]}, {box[3]}]", before_word, after_word)],
             description=sentence or f"Something {at(position_name(box, width, height))} was edited.",
-            difficulty=difficulty(change.mask, [SUBTLETY[kind]]),
+            difficulty=difficulty(change.mask, [SUBTLETY[kind]], hard_area=HARD_AREA),
             meta=self.meta(pair, change, feather),
         )
 

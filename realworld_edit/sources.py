@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from datagen.errors import ConfigError, InputError
-from datagen.manifest import sha256_file
+from datagen.files import sha256_file
 from realworld_edit.annotations import AnnotationIndex, load_annotations
 from realworld_edit.entry import SourceEntry
 from realworld_edit.hub_source import HUB_PREFIX

@@ -140,14 +140,15 @@ def test_export_writes_the_release_layout_for_every_pair(merged, tmp_path):
     assert unknown.exit_code == 1 and "unknown export format 'coco'" in unknown.output
 
 
-def test_changed_objects_are_read_from_clevr_style_targets():
+def test_changed_objects_are_read_from_the_structured_meta_not_the_wording():
     edits = [
         {"op": "recolor", "target": "object 3", "before": "red", "after": "blue"},
         {"op": "swap", "target": "objects 1 and 4", "before": "", "after": ""},
-        {"op": "reshape", "target": "object 3", "before": "cube", "after": "sphere"},
-        {"op": "recolor", "target": "series 'Sales'", "before": "#1f77b4", "after": "#d62728"},
     ]
-    assert changed_objects(edits) == [3, 1, 4]
+    meta = {"changed_objects": [3, 1, 4], "changes": edits}
+    assert changed_objects(meta) == [3, 1, 4]
+    # Wording that names objects is a domain's own business: without the structured key there are none.
+    assert changed_objects({"edits": edits}) == []
 
 
 def test_merge_refuses_an_output_folder_that_holds_something(sources, tmp_path):

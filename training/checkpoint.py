@@ -32,6 +32,7 @@ import torch
 from transformers.utils import GENERATION_CONFIG_NAME
 
 from datagen.errors import ConfigError
+from datagen.files import atomic_write_text, replace_folder, staging_folder
 from training.distributed import Processes
 from training.model import blank_generation_config
 from training.processor_files import copy_processor_files
@@ -104,7 +105,7 @@ def save_checkpoint(
     import torch.distributed.checkpoint as dcp
 
     final = checkpoint_dir(out, state.step)
-    partial = final.with_name(final.name + ".partial")
+    partial = staging_folder(final)
     if processes.is_main:
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
@@ -114,9 +115,8 @@ def save_checkpoint(
         dcp.save(training_state, checkpoint_id=partial / TRAINING_STATE, no_dist=not processes.distributed)
     processes.barrier()
     if processes.is_main:
-        (partial / STATE_JSON).write_text(json.dumps(state.__dict__, indent=2) + "\n")
-        shutil.rmtree(final, ignore_errors=True)
-        partial.rename(final)
+        atomic_write_text(partial / STATE_JSON, json.dumps(state.__dict__, indent=2) + "\n")
+        replace_folder(partial, final)
         if keep:
             for old in list_checkpoints(out)[:-keep]:
                 shutil.rmtree(old)

@@ -11,8 +11,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from datagen.files import atomic_write_text
 from datagen.loading import public_name
-from datagen.manifest import atomic_write_text
 from training.eval_stats import GAME_METRICS, QA_METRIC, Estimate, Summary
 from training.evaluation import EvalOptions, EvalRun
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from datagen.errors import ConfigError
+from datagen.files import atomic_write_text, staged_folder
 from datagen.loading import public_name
 from training.checkpoint import CHECKPOINTS, PREFIX, RUN_FILE, STATE_JSON, checkpoint_dir, latest_checkpoint
 from training.processor_files import check_chat_template, copy_processor_files
@@ -122,13 +123,6 @@ def export_model(run_dir: Path, out: Path, *, step: int | None = None) -> Export
     problem = path_problem(out, model_type)
     if problem is not None:
         raise ConfigError(f"{out}: {problem}")
-    partial = out.with_name(out.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    for pattern in MODEL_FILES:
-        for path in sorted(checkpoint.glob(pattern)):
-            shutil.copyfile(path, partial / path.name)
-    copy_processor_files(checkpoint, partial)
     state = json.loads((checkpoint / STATE_JSON).read_text())
     run = json.loads((run_dir / RUN_FILE).read_text())
     provenance = {
@@ -137,10 +131,12 @@ def export_model(run_dir: Path, out: Path, *, step: int | None = None) -> Export
         "data": public_name(run["data"]),
         "recipe": state["recipe"],
     }
-    (partial / PROVENANCE).write_text(json.dumps(provenance, indent=2) + "\n")
-    if out.exists():
-        out.rmdir()
-    partial.rename(out)
+    with staged_folder(out) as partial:
+        for pattern in MODEL_FILES:
+            for path in sorted(checkpoint.glob(pattern)):
+                shutil.copyfile(path, partial / path.name)
+        copy_processor_files(checkpoint, partial)
+        atomic_write_text(partial / PROVENANCE, json.dumps(provenance, indent=2) + "\n")
     return Exported(out, state["step"], model_type, evaluation_commands(out, model_type))
 
 

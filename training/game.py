@@ -7,7 +7,7 @@ so a game is a pure function of (record, config, rng state).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -16,16 +16,30 @@ import numpy as np
 from PIL import Image
 
 from datagen.errors import InputError
+from datagen.registry import GENERIC_PROMPT_HINT, available_domains, prompt_hint
 from training.config import GameConfig
 
 GENERIC_DOMAIN = "generic"
-DIFFERENCE_KINDS = {
-    "clevr": "a few of the objects in the scene differ, for example in colour, shape, size or material",
-    "chart": "a few elements of the chart differ, for example data values, labels, colours, marks or the legend",
-    "realworld": "a few objects or regions of the photo differ: something may be changed, recoloured, added or removed",
-    GENERIC_DOMAIN: "a few details of the image differ",
-}
-"""How the spy's image differs, per domain: the only domain-specific part of the prompts."""
+
+
+class DifferenceKinds(Mapping[str, str]):
+    """How the spy's image differs, per domain: the only domain-specific part of the prompts.
+
+    A view of the installed domains' `prompt_hint`s (`datagen.registry`), so that a domain of one's own brings its
+    words with it; `generic` (and any domain not installed here) gets `GENERIC_PROMPT_HINT`.
+    """
+
+    def __getitem__(self, domain: str) -> str:
+        return GENERIC_PROMPT_HINT if domain == GENERIC_DOMAIN else prompt_hint(domain)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([*available_domains(), GENERIC_DOMAIN])
+
+    def __len__(self) -> int:
+        return len(available_domains()) + 1
+
+
+DIFFERENCE_KINDS = DifferenceKinds()
 BLANK_COLOUR = (255, 255, 255)
 
 
@@ -151,7 +165,7 @@ class Transcript:
 
 def difference_kind(domain: str) -> str:
     """The words for how the spy's image differs in `domain`; unknown domains get the generic wording."""
-    return DIFFERENCE_KINDS.get(domain, DIFFERENCE_KINDS[GENERIC_DOMAIN])
+    return DIFFERENCE_KINDS[domain]
 
 
 def make_game(record: Mapping[str, Any], config: GameConfig, rng: np.random.Generator) -> Game:
