@@ -15,6 +15,7 @@ model's arithmetic: on a GPU the batched rollout's gain is larger, since a turn 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tempfile
 import time
@@ -57,6 +58,7 @@ def measure_rollout(data: Path, model: Path, games: int, batched: bool) -> dict:
     import torch
 
     from datagen.loading import load_pairs
+    from training.families import Prefill
     from training.game import make_game
     from training.model import load_model_and_processor, suppressed_token_ids
     from training.recipe import load_recipe
@@ -71,8 +73,11 @@ def measure_rollout(data: Path, model: Path, games: int, batched: bool) -> dict:
     loaded = load_model_and_processor(model, max_pixels=recipe.rollout.max_pixels)
     suppressed = suppressed_token_ids(loaded.model, loaded.processor)
     sampling = SamplingConfig(recipe.rollout.max_new_tokens, recipe.rollout.temperature, tuple(suppressed))
-    sampler = TimedSampler(loaded.model.eval(), loaded.processor, sampling)
-    sampler.share_prefill = batched
+    # The trainer's way: ended rows leave the batch (rollout.prune_every); the release's way keeps them.
+    prune_every = recipe.rollout.prune_every if batched else 0
+    sampler = TimedSampler(loaded.model.eval(), loaded.processor, sampling, prune_every=prune_every)
+    if not batched:
+        sampler.family = dataclasses.replace(sampler.family, prefill=Prefill.NONE)
     pairs = load_pairs(data)
     played = [make_game(pairs[i % len(pairs)], recipe.game, np.random.default_rng([0, i])) for i in range(games)]
     batches = [played] if batched else [[game] for game in played]
@@ -107,20 +112,17 @@ def _timed_sampler_class():
     from training.rollout import ModelSampler
 
     class TimedSampler(ModelSampler):
-        """A sampler that records the wall time of each `generate` batch; `share_prefill=False` is the release's
-        way of sampling G votes (`num_return_sequences` repeats the prompt, so each sample pays its prefill)."""
+        """A sampler that records the wall time of each `sample` call. Without prefill sharing (the family's
+        `prefill` set to NONE) it samples G votes the release's way: `num_return_sequences` repeats the prompt, so
+        each sample pays its prefill."""
 
         seconds: list[float] = []
-        share_prefill = True
 
         def sample(self, prompts, *, num_samples=1):
             started = time.perf_counter()
             completions = super().sample(prompts, num_samples=num_samples)
             self.seconds.append(time.perf_counter() - started)
             return completions
-
-        def _can_share_prefill(self):
-            return self.share_prefill and super()._can_share_prefill()
 
     return TimedSampler
 

@@ -19,6 +19,7 @@ with `vzero export --format vision-zero` (PNG files; no `datasets` needed on the
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tempfile
 import time
@@ -110,6 +111,7 @@ def measure(args: Any) -> dict[str, Any]:
     import torch
 
     from training.config import GameConfig, LossConfig, RewardConfig
+    from training.families import Prefill
     from training.game import make_game
     from training.model import load_model_and_processor, suppressed_token_ids
     from training.rewards import RoleBaselines
@@ -134,9 +136,15 @@ def measure(args: Any) -> dict[str, Any]:
     results: dict[str, Any] = {"games": len(games), "device": device}
 
     def rollout(batches: list[list[Any]], voters: str, share_prefill: bool) -> dict[str, Any]:
-        sampler = ModelSampler(rollout_model, processor, sampling, compute_dtype=dtype)
-        if not share_prefill:
-            sampler._can_share_prefill = lambda: False  # the release repeats each prompt G times
+        sampler = ModelSampler(
+            rollout_model,
+            processor,
+            sampling,
+            compute_dtype=dtype,
+            prune_every=args.prune_every if share_prefill else 0,
+        )
+        if not share_prefill:  # the release repeats each prompt G times and keeps ended rows
+            sampler.family = dataclasses.replace(sampler.family, prefill=Prefill.NONE)
         timer = Timer(sync)
         sampler._generate = timer.timed("generate", sampler._generate)
         tokens = 0
@@ -246,6 +254,7 @@ def main() -> None:
     parser.add_argument("--num-samples", type=int, default=8)
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--micro-batch-size", type=int, default=4)
+    parser.add_argument("--prune-every", type=int, default=64, help="The trainer's way: ended rows leave every N.")
     parser.add_argument("--max-pixels", type=int, default=28 * 28 * 256, help="Pixels per image (256 visual tokens).")
     parser.add_argument("--smoke", action="store_true", help="CPU, tiny model: checks the script, measures nothing.")
     parser.add_argument("--results", type=Path, default=benchkit.RESULTS, help="Folder for train_gpu.{md,json}.")
