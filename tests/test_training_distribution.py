@@ -163,18 +163,24 @@ def test_truncated_completions_are_flagged_and_can_be_left_out_of_the_loss(tiny_
     assert max(float((trained[name] - expected[name]).abs().max()) for name in expected) > 1e-4, "by default all train"
 
 
+def rows_of_each_generate_call(model: torch.nn.Module) -> list[int]:
+    """A list that `model.generate` appends each call's number of rows to (the model's own `generate` still runs)."""
+    rows: list[int] = []
+    generate = model.generate
+
+    def counting_generate(*args, **kwargs):
+        rows.append(kwargs["input_ids"].shape[0])
+        return generate(*args, **kwargs)
+
+    model.generate = counting_generate
+    return rows
+
+
 def test_a_row_cap_splits_a_turn_into_calls_of_whole_prompts(tiny_model, chart_dataset):
     loaded = load_tiny(tiny_model)
     sampler = make_sampler(loaded, max_new_tokens=12, temperature=0.7)
     sampler.max_rows_per_call = 5  # 2 prompts x G = 2 fit, a third would not
-    calls = []
-    generate = loaded.model.generate
-
-    def counting_generate(*args, **kwargs):
-        calls.append(kwargs["input_ids"].shape[0])
-        return generate(*args, **kwargs)
-
-    loaded.model.generate = counting_generate
+    calls = rows_of_each_generate_call(loaded.model)
     games = make_games(chart_dataset, 3, GAME)
     prompts = [vote_messages(game, game.civilian_seats[0], Transcript()) for game in games]
     torch.manual_seed(2)
@@ -193,14 +199,7 @@ def test_rows_that_have_ended_leave_the_batch_and_the_rest_keep_their_distributi
     loaded = load_tiny(tiny_model)
     sampler = make_sampler(loaded, max_new_tokens=30, temperature=0.7)
     sampler.prune_every = 5
-    rows_per_call = []
-    generate = loaded.model.generate
-
-    def counting_generate(*args, **kwargs):
-        rows_per_call.append(kwargs["input_ids"].shape[0])
-        return generate(*args, **kwargs)
-
-    loaded.model.generate = counting_generate
+    rows_per_call = rows_of_each_generate_call(loaded.model)
     games = make_games(chart_dataset, 3, GAME)
     torch.manual_seed(5)
     clues = [clue_messages(game, 1, 1, Transcript()) for game in games]
