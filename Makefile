@@ -18,7 +18,7 @@ $(PY):
 # after `transformers`, an unpinned torch would pull the multi-GB CUDA build everywhere.
 $(INSTALLED): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[dev,clevr,train]"
+	$(PY) -m pip install --quiet -e ".[dev,clevr,train,ray]"
 	touch $@
 
 # The main job end to end on built-in data: pairs from all three sources, merged into one Hub-layout dataset,

@@ -30,6 +30,22 @@ error_console = Console(stderr=True)
 OutOption = Annotated[
     Path, typer.Option("--out", "-o", help="Dataset folder to write; re-run the same command to resume.")
 ]
+DatasetOutOption = Annotated[
+    str,
+    typer.Option(
+        "--out",
+        "-o",
+        help="Dataset folder, or a URL fsspec writes (s3://BUCKET/NAME, gs://..., hf://datasets/ORG/NAME); "
+        "re-run the same command to resume.",
+    ),
+]
+BackendOption = Annotated[
+    str, typer.Option(help="Where items are made: local (a process pool here) or ray (one Ray task per shard).")
+]
+RayAddressOption = Annotated[
+    str | None,
+    typer.Option(help="Ray cluster for --backend ray: auto, HOST:PORT or ray://HOST:PORT (default: start one here)."),
+]
 NumOption = Annotated[int, typer.Option("--num", "-n", help="Number of pairs to make.")]
 SeedOption = Annotated[int, typer.Option(help="Run seed; each pair's seed derives from it and the pair's index.")]
 WorkersOption = Annotated[int | None, typer.Option(help="Worker processes (default: all CPU cores).")]
@@ -79,7 +95,7 @@ def _keyword(name: str, annotation: Any, default: Any = inspect.Parameter.empty)
 
 # The options every generation command has, declared once; `generation_command` adds them to a command.
 RUN_OPTIONS_FIRST = [
-    _keyword("out", OutOption),
+    _keyword("out", DatasetOutOption),
     _keyword("num", NumOption),
     _keyword("seed", SeedOption, 0),
     _keyword("workers", WorkersOption, None),
@@ -88,13 +104,15 @@ RUN_OPTIONS_LAST = [
     _keyword("shard_size", ShardSizeOption, 500),
     _keyword("shard", ShardOption, None),
     _keyword("item_timeout", ItemTimeoutOption, 600.0),
+    _keyword("backend", BackendOption, "local"),
+    _keyword("ray_address", RayAddressOption, None),
     _keyword("debug", DebugOption, False),
 ]
 
 
 def generation_command(body: F) -> F:
     """Give a command the shared run options (`--out`, `--num`, `--seed`, `--workers`, `--shard-size`, `--shard`,
-    `--item-timeout`, `--debug`), declared once here.
+    `--item-timeout`, `--backend`, `--ray-address`, `--debug`), declared once here.
 
     The command declares only its own options (and may redeclare a shared one to change its help or default); it
     reads the shared values through `run_domain(context, ...)`, which takes them from `context.params`.
@@ -187,12 +205,13 @@ def print_summary(summary) -> None:
     console.print(table)
     if summary.complete:
         # soft_wrap: a long path stays one line that can be copied, whatever the terminal's width.
-        console.print(f"preview: {summary.out / PREVIEW_NAME}   card: {summary.out / CARD_NAME}", soft_wrap=True)
-        console.print(f"load:    datasets.load_dataset({str(summary.out)!r}, split='train')", soft_wrap=True)
+        out = summary.out.rstrip("/")
+        console.print(f"preview: {out}/{PREVIEW_NAME}   card: {out}/{CARD_NAME}", soft_wrap=True)
+        console.print(f"load:    datasets.load_dataset({out!r}, split='train')", soft_wrap=True)
 
 
 # How a run is carried out, not what it makes: left out of the recorded command.
-RUN_ONLY_OPTIONS = {"workers", "item_timeout", "debug"}
+RUN_ONLY_OPTIONS = {"workers", "item_timeout", "backend", "ray_address", "debug"}
 
 
 def command_line(context: typer.Context) -> str:
@@ -244,6 +263,8 @@ def run_domain(context: typer.Context, domain_name: str, config: Any, num: int |
         item_timeout=params["item_timeout"],
         command=command_line(context),
         debug=params["debug"],
+        backend=params["backend"],
+        ray_address=params["ray_address"],
     )
     with progress_bar(console) as progress:
         summary = run(get_domain(domain_name), config, options, progress=progress)

@@ -28,7 +28,7 @@ from datagen.difficulty import difficulty
 from datagen.errors import QualityRejected
 from datagen.quality import QualityGate
 from datagen.record import CHANGED_OBJECTS, Pair
-from datagen.registry import Domain, register_domain
+from datagen.registry import Domain, WorkerResources, register_domain
 from datagen.seeding import item_rng
 
 MIN_SIZE, MAX_SIZE = 32, 4096
@@ -188,6 +188,11 @@ def validate(config: ClevrConfig) -> None:
     check_device(config.device)
 
 
+def worker_resources(config: ClevrConfig) -> WorkerResources:
+    """One core per Blender worker, and a whole GPU when Cycles renders on one (it does not share a device well)."""
+    return WorkerResources(cpus=1.0, gpus=0.0 if config.device == "cpu" else 1.0)
+
+
 DOMAIN = register_domain(
     Domain(
         name="clevr",
@@ -196,5 +201,6 @@ DOMAIN = register_domain(
         quality=QUALITY,
         summary="CLEVR-style 3D scenes rendered with Blender; objects recoloured, reshaped, moved, added...",
         prompt_hint="a few of the objects in the scene differ, for example in colour, shape, size or material",
+        resources=worker_resources,
     )
 )

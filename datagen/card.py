@@ -8,15 +8,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
 import yaml
 
 from datagen.configs import ALL_CONFIG, DatasetConfig, dataset_configs
 from datagen.features import PAIR_FEATURES
-from datagen.files import atomic_write_text
 from datagen.layout import CARD_NAME, PREVIEW_NAME, REPORT_NAME
 from datagen.manifest import Manifest, read_manifest
 from datagen.stats import DIFFICULTY_BINS, DatasetStats, compute_stats
+from datagen.store import Store, open_store
 
 CITATION = """@misc{wang2025visionzeroscalablevlmselfimprovement,
   title         = {Vision-Zero: Scalable VLM Self-Improvement via Strategic Gamified Self-Play},
@@ -94,25 +93,25 @@ def config_records(config: DatasetConfig, stats: DatasetStats) -> int:
     return stats.domains[config.domain] if config.domain else stats.records
 
 
-def dataset_info(dataset_dir: Path, config: DatasetConfig, stats: DatasetStats) -> dict[str, Any]:
+def dataset_info(store: Store, config: DatasetConfig, stats: DatasetStats) -> dict[str, Any]:
     """The Hub's `dataset_info` of one config: features, the train split's size, Parquet and data bytes."""
-    paths = sorted(dataset_dir.glob(config.pattern))
+    paths = store.glob(config.pattern)
     data_bytes = 0
     for path in paths:
-        metadata = pq.ParquetFile(path).metadata
+        metadata = store.parquet(path).metadata
         data_bytes += sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
     return {
         "config_name": config.name,
         "features": PAIR_FEATURES._to_yaml_list(),
         "splits": [{"name": "train", "num_bytes": data_bytes, "num_examples": config_records(config, stats)}],
-        "download_size": sum(path.stat().st_size for path in paths),
+        "download_size": sum(store.size(path) for path in paths),
         "dataset_size": data_bytes,
     }
 
 
-def yaml_header(dataset_dir: Path, stats: DatasetStats, licence: DataLicence) -> str:
+def yaml_header(store: Store, stats: DatasetStats, licence: DataLicence) -> str:
     """Front matter the Hub reads: licence, tasks, tags, one config per domain (plus `all`) and the features."""
-    configs = dataset_configs(dataset_dir)
+    configs = dataset_configs(store)
     metadata = {
         "license": licence.id,
         "task_categories": ["image-text-to-text", "visual-question-answering"],
@@ -126,7 +125,7 @@ def yaml_header(dataset_dir: Path, stats: DatasetStats, licence: DataLicence) ->
             }
             for config in configs
         ],
-        "dataset_info": [dataset_info(dataset_dir, config, stats) for config in configs],
+        "dataset_info": [dataset_info(store, config, stats) for config in configs],
     }
     return "---\n" + yaml.safe_dump(metadata, sort_keys=False, allow_unicode=True) + "---"
 
@@ -166,9 +165,9 @@ def licence_section(licence: DataLicence) -> list[str]:
     return ["## Licence", f"`{licence.id}`" + (f": {licence.note}" if licence.note else "")]
 
 
-def load_section(dataset_dir: Path, name: str, repo_id: str | None) -> list[str]:
+def load_section(store: Store, name: str, repo_id: str | None) -> list[str]:
     source = repo_id or f"path/to/{name}"
-    configs = dataset_configs(dataset_dir)
+    configs = dataset_configs(store)
     lines = ["from datasets import load_dataset", ""]
     if len(configs) > 1:
         lines.append(f'pairs = load_dataset("{source}", "{ALL_CONFIG}", split="train")  # every domain')
@@ -200,7 +199,7 @@ def provenance(manifest: Manifest) -> list[str]:
 
 
 def card_text(
-    dataset_dir: Path,
+    dataset: Store | Path | str,
     stats: DatasetStats,
     manifest: Manifest | None,
     *,
@@ -208,10 +207,11 @@ def card_text(
     repo_id: str | None = None,
 ) -> str:
     """The whole card as Markdown; `name` (default: the folder's) titles it when no `repo_id` is known."""
-    name = name or dataset_dir.resolve().name
+    store = open_store(dataset)
+    name = name or store.name
     licence = manifest_licence(manifest)
     sections = [
-        yaml_header(dataset_dir, stats, licence),
+        yaml_header(store, stats, licence),
         f"# {repo_id or name}",
         "Spot-the-difference image pairs for training vision-language models with the Vision-Zero "
         '"Who is the spy?" self-play game. Each record holds a *civilian* image, a subtly different *spy* '
@@ -220,7 +220,7 @@ def card_text(
         f"![preview]({PREVIEW_NAME})",
         *contents(stats),
         *licence_section(licence),
-        *load_section(dataset_dir, name, repo_id),
+        *load_section(store, name, repo_id),
     ]
     if manifest is not None:
         sections += provenance(manifest)
@@ -228,14 +228,13 @@ def card_text(
     return "\n\n".join(sections) + "\n"
 
 
-def write_card(dataset_dir: Path, *, name: str | None = None, repo_id: str | None = None) -> Path:
+def write_card(dataset: Store | Path | str, *, name: str | None = None, repo_id: str | None = None) -> str:
     """Write `README.md` of `dataset_dir` from its current shards and manifest.
 
     `name` titles the card when the folder is a staging copy; `repo_id` fills the title and load example
     once the dataset is published.
     """
-    path = dataset_dir / CARD_NAME
-    stats = compute_stats(dataset_dir)
-    text = card_text(dataset_dir, stats, read_manifest(dataset_dir), name=name, repo_id=repo_id)
-    atomic_write_text(path, text)
-    return path
+    store = open_store(dataset)
+    stats = compute_stats(store)
+    store.write_text(CARD_NAME, card_text(store, stats, read_manifest(store), name=name, repo_id=repo_id))
+    return store.describe(CARD_NAME)

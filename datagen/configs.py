@@ -7,9 +7,10 @@ domain in `data/<domain>/train-*.parquet`: one config per domain, plus `all` (th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from datagen.layout import DATA_DIR
+from datagen.store import Store, open_store
 
 ALL_CONFIG = "all"
 DEFAULT_CONFIG = "default"
@@ -30,20 +31,14 @@ def domain_folder(domain: str) -> str:
     return f"{DATA_DIR}/{domain}"
 
 
-def merged_domains(dataset_dir: Path) -> list[str]:
+def merged_domains(dataset: Store | Path | str) -> list[str]:
     """The per-domain folders of a merged dataset folder (none for a run's folder)."""
-    data = dataset_dir / DATA_DIR
-    if not data.is_dir():
-        return []
-    return sorted(
-        entry.name
-        for entry in data.iterdir()
-        if entry.is_dir() and not entry.name.startswith(".") and any(entry.glob("*.parquet"))
-    )
+    shards = open_store(dataset).glob(f"{DATA_DIR}/*/*.parquet")
+    return sorted({name for name in (PurePosixPath(path).parent.name for path in shards) if not name.startswith(".")})
 
 
-def dataset_configs(dataset_dir: Path) -> list[DatasetConfig]:
-    domains = merged_domains(dataset_dir)
+def dataset_configs(dataset: Store | Path | str) -> list[DatasetConfig]:
+    domains = merged_domains(dataset)
     if not domains:
         return [DatasetConfig(DEFAULT_CONFIG, f"{DATA_DIR}/train-*.parquet", default=True)]
     return [DatasetConfig(ALL_CONFIG, f"{DATA_DIR}/*/train-*.parquet", default=True)] + [

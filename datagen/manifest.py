@@ -8,7 +8,6 @@ as ever); in memory every module reads it through these dataclasses, never by st
 
 from __future__ import annotations
 
-import fcntl
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,8 +15,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from datagen.files import atomic_write_text
-from datagen.layout import LOCK_NAME, MANIFEST_NAME, REPORT_NAME
+from datagen.layout import MANIFEST_NAME, REPORT_NAME
+from datagen.store import Store, open_store
 
 FORMAT_VERSION = 1
 MERGED_KIND = "merged"
@@ -224,28 +223,25 @@ def differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> d
 
 
 @contextmanager
-def locked(out_dir: Path) -> Iterator[None]:
-    """Exclusive lock over the manifest of `out_dir`, across processes."""
-    with (out_dir / LOCK_NAME).open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def locked(out: Store | Path | str) -> Iterator[None]:
+    """Exclusive access to the manifest of `out` for a read-modify-write, across processes."""
+    with open_store(out).manifest_lock():
+        yield
 
 
-def read_manifest(out_dir: Path) -> Manifest | None:
+def read_manifest(out: Store | Path | str) -> Manifest | None:
     """The folder's manifest, or None when it has none."""
-    path = out_dir / MANIFEST_NAME
-    if not path.exists():
+    store = open_store(out)
+    try:
+        text = store.read_text(MANIFEST_NAME)
+    except FileNotFoundError:
         return None
-    return Manifest.from_json(json.loads(path.read_text(encoding="utf-8")))
+    return Manifest.from_json(json.loads(text))
 
 
-def write_manifest(out_dir: Path, manifest: Manifest) -> None:
-    """Replace `manifest.json` (its counts recomputed) and its derived `report.jsonl`."""
-    atomic_write_text(out_dir / MANIFEST_NAME, json.dumps(manifest.to_json(), indent=2, sort_keys=True) + "\n")
+def write_manifest(out: Store | Path | str, manifest: Manifest) -> None:
+    """Replace `manifest.json` (its counts recomputed) and its derived `report.jsonl`, each atomically."""
+    store = open_store(out)
+    store.write_text(MANIFEST_NAME, json.dumps(manifest.to_json(), indent=2, sort_keys=True) + "\n")
     lines = manifest.report_lines()
-    atomic_write_text(
-        out_dir / REPORT_NAME, "".join(json.dumps(line.to_json(), sort_keys=True) + "\n" for line in lines)
-    )
+    store.write_text(REPORT_NAME, "".join(json.dumps(line.to_json(), sort_keys=True) + "\n" for line in lines))

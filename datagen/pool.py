@@ -85,15 +85,23 @@ class WorkerPool:
         self.deaths_in_a_row = 0
         self.on_worker_lost: Callable[[str], None] = lambda message: None
 
-    def run(self, indices: list[int], on_outcome: Callable[[ItemOutcome], None]) -> None:
-        """Make every index, calling `on_outcome` in the parent as each item finishes (in any order)."""
+    def run(self, indices: list[int], on_outcome: Callable[[ItemOutcome], None], *, keep_workers: bool = False) -> None:
+        """Make every index, calling `on_outcome` in the parent as each item finishes (in any order).
+
+        With `keep_workers`, the workers stay up for the next call (a Ray task's process makes shard after shard
+        without starting a generator for each); `stop` ends them. On any exception they are stopped at once.
+        """
         self.pending.extend(ItemTask(index, 0) for index in indices)
         try:
-            self.workers = [self.start_worker() for _ in range(self.size)]
+            self.workers += [self.start_worker() for _ in range(self.size - len(self.workers))]
             while self.pending or any(worker.assigned for worker in self.workers):
                 self.dispatch()
                 self.wait_and_collect(on_outcome)
-        finally:
+        except BaseException:
+            self.pending.clear()
+            self.stop()
+            raise
+        if not keep_workers:
             self.stop()
 
     def start_worker(self) -> Worker:

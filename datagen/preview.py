@@ -14,6 +14,7 @@ from datagen.files import atomic_path
 from datagen.layout import PREVIEW_NAME
 from datagen.reading import iter_rows
 from datagen.record import PNG_COMPRESS_LEVEL
+from datagen.store import Store, open_store
 
 CELL_WIDTH = 320
 CAPTION_HEIGHT = 44
@@ -49,16 +50,17 @@ def difference_panel(spy: Image.Image, mask: Image.Image, boxes: list[list[float
     return panel
 
 
-def contact_sheet(dataset_dir: Path, n: int = 12) -> Image.Image:
+def contact_sheet(dataset: Store | Path | str, n: int = 12) -> Image.Image:
     """A sheet of the first `n` pairs of `dataset_dir`.
 
     Images are shrunk to the panel size first and the difference panel is drawn there: a sheet of
     1024-px photos otherwise spends seconds tinting pixels that are thrown away.
     """
     columns = ["id", "civilian", "spy", "diff_mask", "diff_boxes", "description"]
-    rows = list(iter_rows(dataset_dir, columns, limit=n))
+    store = open_store(dataset)
+    rows = list(iter_rows(store, columns, limit=n))
     if not rows:
-        raise DatasetError(f"{dataset_dir} holds no pairs to preview")
+        raise DatasetError(f"{store.location} holds no pairs to preview")
     font = ImageFont.load_default(size=13)
     strips = []
     for row in rows:
@@ -88,10 +90,14 @@ def contact_sheet(dataset_dir: Path, n: int = 12) -> Image.Image:
     return sheet
 
 
-def write_preview(dataset_dir: Path, output: Path | None = None, n: int = 12) -> Path:
-    """Write the contact sheet (default `DIR/preview.png`) and return its path."""
-    output = output or dataset_dir / PREVIEW_NAME
-    sheet = contact_sheet(dataset_dir, n)
-    with atomic_path(output) as temporary:
+def write_preview(dataset: Store | Path | str, output: Path | None = None, n: int = 12) -> str:
+    """Write the contact sheet (default: the dataset's `preview.png`) and return where it went."""
+    sheet = contact_sheet(dataset, n)
+    if output is not None:
+        with atomic_path(output) as temporary:
+            sheet.save(temporary, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+        return str(output)
+    store = open_store(dataset)
+    with store.committing(PREVIEW_NAME) as temporary:
         sheet.save(temporary, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
-    return output
+    return store.describe(PREVIEW_NAME)

@@ -11,32 +11,38 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
-
 from datagen.errors import DatasetError
 from datagen.layout import DATA_DIR
+from datagen.store import Store, open_store
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
+def shard_files(dataset: Store | Path | str) -> list[str]:
+    """Relative paths of a dataset's Parquet shards in path order, including a merged folder's `data/<domain>/` ones."""
+    store = open_store(dataset)
+    if not store.is_folder():
+        raise DatasetError(f"{store.location} is not a folder")
+    found = store.glob(f"{DATA_DIR}/**/*.parquet")
+    if not found:
+        raise DatasetError(f"{store.location} has no {DATA_DIR}/*.parquet shards; is it a vision-zero dataset folder?")
+    return found
+
+
 def shard_paths(dataset_dir: Path) -> list[Path]:
-    """The Parquet shards of a dataset folder in path order, including a merged folder's `data/<domain>/` ones."""
-    if not dataset_dir.is_dir():
-        raise DatasetError(f"{dataset_dir} is not a folder")
-    paths = sorted((dataset_dir / DATA_DIR).rglob("*.parquet"))
-    if not paths:
-        raise DatasetError(f"{dataset_dir} has no {DATA_DIR}/*.parquet shards; is it a vision-zero dataset folder?")
-    return paths
+    """The Parquet shards of a local dataset folder in path order (see `shard_files`)."""
+    return [dataset_dir / relative for relative in shard_files(dataset_dir)]
 
 
-def iter_rows(dataset_dir: Path, columns: list[str], limit: int | None = None) -> Iterator[dict[str, Any]]:
+def iter_rows(dataset: Store | Path | str, columns: list[str], limit: int | None = None) -> Iterator[dict[str, Any]]:
     """Rows (only `columns`) of every shard in order, stopping after `limit` rows."""
+    store = open_store(dataset)
     produced = 0
-    for path in shard_paths(dataset_dir):
-        parquet = pq.ParquetFile(path)
+    for relative in shard_files(store):
+        parquet = store.parquet(relative)
         missing = [column for column in columns if column not in parquet.schema_arrow.names]
         if missing:
-            raise DatasetError(f"{path} lacks the pair column(s) {missing}")
+            raise DatasetError(f"{store.describe(relative)} lacks the pair column(s) {missing}")
         for batch in parquet.iter_batches(batch_size=64, columns=columns):
             for row in batch.to_pylist():
                 if limit is not None and produced >= limit:

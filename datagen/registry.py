@@ -46,6 +46,19 @@ class PairGenerator(Protocol):
 
 
 @dataclass(frozen=True)
+class WorkerResources:
+    """What one item-making worker of a domain occupies, for schedulers that place work on machines (Ray)."""
+
+    cpus: float = 1.0
+    gpus: float = 0.0
+
+
+def one_cpu(config: Any) -> WorkerResources:
+    """The default: a worker makes its items on one CPU core."""
+    return WorkerResources()
+
+
+@dataclass(frozen=True)
 class Domain:
     """What a domain package provides to the shared runner, the command line and the trainer.
 
@@ -58,6 +71,7 @@ class Domain:
         summary: one line for `vzero domains`.
         prompt_hint: how the spy's image differs, in words every player of a game on its pairs is told, e.g.
             "a few objects in the scene differ in colour or shape" (never the actual change).
+        resources: `config -> WorkerResources`, what one worker needs (e.g. a GPU when the config renders on one).
     """
 
     name: str
@@ -66,6 +80,7 @@ class Domain:
     quality: QualityGate
     summary: str = ""
     prompt_hint: str = GENERIC_PROMPT_HINT
+    resources: Callable[[Any], WorkerResources] = one_cpu
 
     @property
     def module(self) -> str:

@@ -66,23 +66,31 @@ def row_group_size(rows: list[dict[str, Any]]) -> int:
     return max(1, min(ROW_GROUP_SIZE, int(ROW_GROUP_BYTES // max(1.0, average))))
 
 
-def write_shard(rows: list[dict[str, Any]], path: Path, features: Features = PAIR_FEATURES) -> str:
-    """Write `rows` (sorted by the caller) of `features` (pair records by default) as one Parquet shard; its sha256.
+def write_parquet(rows: list[dict[str, Any]], path: Path, features: Features = PAIR_FEATURES) -> str:
+    """Write `rows` (sorted by the caller) of `features` (pair records by default) to `path` as Parquet; its sha256.
 
     The schema carries `datasets`' feature metadata so that Image columns decode as images, locally
     and on the Hub. Rows become Arrow one row group at a time, so the parent never holds a second copy
-    of a whole shard of large images. The file is written under a temporary name, fsynced, then renamed;
-    a failed write removes its temporary file, so no partial shard is ever left behind.
+    of a whole shard of large images. `path` is written in place: callers commit it atomically
+    (`write_shard`, or a `Store`).
+    """
+    schema = features.arrow_schema
+    group = row_group_size(rows)
+    with pq.ParquetWriter(path, schema) as writer:
+        for start in range(0, max(1, len(rows)), group):
+            writer.write_table(pa.Table.from_pylist(rows[start : start + group], schema=schema))
+    return sha256_file(path)
+
+
+def write_shard(rows: list[dict[str, Any]], path: Path, features: Features = PAIR_FEATURES) -> str:
+    """`write_parquet` under a temporary name, fsynced, then renamed to `path`: no partial shard is ever left behind.
 
     Raises:
         GenerationError: the file system refused the write (full disk, permissions).
     """
-    schema = features.arrow_schema
-    group = row_group_size(rows)
     try:
-        with atomic_path(path) as temporary, pq.ParquetWriter(temporary, schema) as writer:
-            for start in range(0, max(1, len(rows)), group):
-                writer.write_table(pa.Table.from_pylist(rows[start : start + group], schema=schema))
+        with atomic_path(path) as temporary:
+            write_parquet(rows, temporary, features)
     except OSError as error:
         raise GenerationError(f"cannot write shard {path}: {error.strerror or error}") from error
     return sha256_file(path)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from datagen.manifest import read_manifest
 from datagen.reading import iter_rows, png_size
+from datagen.store import Store, open_store
 
 DIFFICULTY_BINS = 10
 
@@ -30,10 +31,11 @@ class DatasetStats:
     planned: int | None = None
 
 
-def compute_stats(dataset_dir: Path) -> DatasetStats:
+def compute_stats(dataset: Store | Path | str) -> DatasetStats:
     """Read the light columns of every shard (images only for their PNG headers)."""
+    store = open_store(dataset)
     stats = DatasetStats()
-    for row in iter_rows(dataset_dir, ["domain", "edits", "difficulty", "civilian"]):
+    for row in iter_rows(store, ["domain", "edits", "difficulty", "civilian"]):
         stats.records += 1
         stats.domains[row["domain"]] += 1
         stats.edits_per_pair[len(row["edits"])] += 1
@@ -43,7 +45,7 @@ def compute_stats(dataset_dir: Path) -> DatasetStats:
         stats.image_sizes[f"{width}x{height}"] += 1
         bin_index = min(int(row["difficulty"] * DIFFICULTY_BINS), DIFFICULTY_BINS - 1)
         stats.difficulty_histogram[max(bin_index, 0)] += 1
-    manifest = read_manifest(dataset_dir)
+    manifest = read_manifest(store)
     if manifest is not None:
         counts = manifest.counts
         stats.retried, stats.skipped, stats.planned = counts.retried, counts.skipped, counts.planned

@@ -18,8 +18,9 @@ import pytest
 from chart_edit.domain import DOMAIN, ChartConfig
 from datagen.errors import ConfigError, GenerationError, ResumeMismatchError
 from datagen.quality import QualityGate
-from datagen.runner import RunOptions, prepare_out_dir, run
+from datagen.runner import RunOptions, prepare_output, run
 from datagen.seeding import item_seed
+from datagen.store import LocalStore
 from tests.conftest import SMALL, content_hash, make_chart_dataset
 
 
@@ -203,10 +204,10 @@ def test_a_folder_another_job_is_just_starting_is_accepted_but_shards_without_a_
     (starting / "data").mkdir(parents=True)
     (starting / ".manifest.lock").write_text("")
     (starting / "data" / ".write-probe-4242").write_bytes(b"")
-    prepare_out_dir(starting)
+    prepare_output(LocalStore(starting))
 
     orphaned = tmp_path / "orphaned"
     (orphaned / "data").mkdir(parents=True)
     (orphaned / "data" / "train-00000-of-00001.parquet").write_bytes(b"PAR1")
     with pytest.raises(ConfigError, match=r"data/train-00000-of-00001.parquet"):
-        prepare_out_dir(orphaned)
+        prepare_output(LocalStore(orphaned))
