@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import pickle
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -117,6 +118,12 @@ def execute_on_ray(
     """Make every shard of `plans` as a Ray task; register each in the manifest as it arrives."""
     ray = import_ray()
     started_here = connect(ray, options)
+    try:
+        check_resources(ray, spec.domain, resources, fatal=started_here or options.ray_address is None)
+    except BaseException:
+        if started_here:
+            ray.shutdown()
+        raise
     tally = Tally()
     items = sum(plan.stop - plan.start for plan in plans)
     task_id = progress.add_task(f"{spec.domain} (ray)", total=items) if progress else None
@@ -145,6 +152,25 @@ def execute_on_ray(
         if started_here:
             ray.shutdown()
     return tally
+
+
+def check_resources(ray: Any, domain: str, resources: WorkerResources, *, fatal: bool) -> None:
+    """Refuse work no node of the cluster can ever take (a GPU task on CPU-only nodes would wait forever).
+
+    On a cluster we joined, an autoscaler may still add such a node, so there it is a warning, not an error.
+    """
+    offered = ray.cluster_resources()
+    missing = [
+        f"{amount:g} {kind}"
+        for kind, amount in (("CPU", resources.cpus), ("GPU", resources.gpus))
+        if amount > 0 and offered.get(kind, 0.0) < amount
+    ]
+    if not missing:
+        return
+    message = f"each {domain} worker needs {' and '.join(missing)}, and no node of the Ray cluster has that"
+    if fatal:
+        raise ConfigError(message)
+    print(f"warning: {message}; its tasks wait until such a node joins (an autoscaler may add one)", file=sys.stderr)
 
 
 def shard_result(ray: Any, ref: Any, plan: ShardPlan) -> ShardResult:

@@ -1,0 +1,145 @@
+"""Outputs at URLs: fsspec's in-memory filesystem stands in for object storage, through `FsspecStore`, the
+same code path as `s3://`, `gs://` and `hf://`.
+
+What is checked: the same bytes as a local folder; resume after shards went missing; no temporary object left;
+a second writer refused through the lease, with dead and expired leases taken over; what a URL cannot do
+(`--shard` job arrays) refused with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+from chart_edit.domain import DOMAIN, ChartConfig
+from datagen.errors import ConfigError
+from datagen.runner import RunOptions, run
+from datagen.store import LEASE_EXPIRY_SECONDS, LEASE_NAME, FsspecStore, open_store
+from tests.conftest import SMALL
+
+
+def new_url() -> str:
+    return f"memory://vzero-test-{uuid.uuid4().hex[:8]}/ds"
+
+
+def url_options(url: str, **changes) -> RunOptions:
+    return RunOptions(out=url, **{"num": 12, "seed": 3, "workers": 2, "shard_size": 6, **changes})
+
+
+def stored_files(url: str) -> dict[str, bytes]:
+    store = FsspecStore(url)
+    return {path: store.read_bytes(path) for path in store.files()}
+
+
+def local_files(folder) -> dict[str, bytes]:
+    return {
+        path.relative_to(folder).as_posix(): path.read_bytes()
+        for path in folder.rglob("*")
+        if path.is_file() and not path.name.startswith(".")
+    }
+
+
+def test_a_url_output_holds_the_same_files_as_a_local_folder(chart_dataset):
+    url = new_url()
+    summary = run(DOMAIN, ChartConfig(**SMALL), url_options(url))
+    assert summary.complete and summary.out == url and summary.records_made == 12
+    stored, local = stored_files(url), local_files(chart_dataset)
+    assert sorted(stored) == sorted(local)
+    assert [path for path in stored if stored[path] != local[path]] == []
+
+
+def test_a_url_output_resumes_making_only_what_is_missing(chart_dataset):
+    url = new_url()
+    run(DOMAIN, ChartConfig(**SMALL), url_options(url))
+    before = stored_files(url)
+    store = FsspecStore(url)
+    store.remove("data/train-00001-of-00002.parquet")
+    store.remove("README.md")
+    summary = run(DOMAIN, ChartConfig(**SMALL), url_options(url))
+    assert (summary.shards_made, summary.shards_kept, summary.records_made) == (1, 1, 6)
+    assert stored_files(url) == before
+
+
+def test_a_shard_of_the_wrong_size_at_a_url_is_made_again(chart_dataset):
+    url = new_url()
+    run(DOMAIN, ChartConfig(**SMALL), url_options(url))
+    good = FsspecStore(url).read_bytes("data/train-00000-of-00002.parquet")
+    FsspecStore(url).write_bytes("data/train-00000-of-00002.parquet", good[:-10])
+    summary = run(DOMAIN, ChartConfig(**SMALL), url_options(url))
+    assert (summary.shards_made, summary.shards_kept) == (1, 1)
+    assert FsspecStore(url).read_bytes("data/train-00000-of-00002.parquet") == good
+
+
+def test_an_interrupted_commit_leaves_no_object_under_the_final_name_and_the_next_run_sweeps_it(tmp_path):
+    url = new_url()
+    store = FsspecStore(url)
+    with pytest.raises(RuntimeError), store.committing("data/train-00000-of-00001.parquet") as temporary:
+        temporary.write_bytes(b"half a shard")
+        raise RuntimeError("killed mid-write")
+    assert store.files() == []
+    # A crash between upload and move leaves the hidden temporary object: a later run removes it.
+    leftover = f"data/.train-00000-of-00001.parquet.{uuid.uuid4().hex[:12]}.tmp"
+    store.write_bytes(leftover, b"half a shard")
+    run(DOMAIN, ChartConfig(**SMALL), url_options(url, num=6))
+    assert store.temporaries() == []
+    assert sorted(store.files()) == [
+        "README.md",
+        "data/train-00000-of-00001.parquet",
+        "manifest.json",
+        "preview.png",
+        "report.jsonl",
+    ]
+
+
+def write_lease(url: str, *, host: str, pid: int, age: float) -> None:
+    lease = {"owner": "someone", "host": host, "pid": pid, "renewed": time.time() - age}
+    FsspecStore(url).write_text(LEASE_NAME, json.dumps(lease))
+
+
+def test_a_second_run_into_a_url_refuses_while_a_live_run_holds_the_lease():
+    url = new_url()
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        write_lease(url, host=socket.gethostname(), pid=sleeper.pid, age=5)
+        with pytest.raises(ConfigError, match=rf"another vzero run \(host .*, pid {sleeper.pid}, last seen 5 s ago\)"):
+            run(DOMAIN, ChartConfig(**SMALL), url_options(url))
+        write_lease(url, host="another-machine", pid=1, age=LEASE_EXPIRY_SECONDS - 30)
+        with pytest.raises(ConfigError, match=r"another vzero run \(host another-machine"):
+            run(DOMAIN, ChartConfig(**SMALL), url_options(url))
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert not FsspecStore(url).exists("manifest.json"), "a refused run must not write anything"
+
+
+def test_a_dead_or_expired_lease_is_taken_over_and_removed_at_the_end():
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    for host, pid, age in [(socket.gethostname(), dead.pid, 1), ("another-machine", 1, LEASE_EXPIRY_SECONDS + 1)]:
+        url = new_url()
+        write_lease(url, host=host, pid=pid, age=age)
+        assert run(DOMAIN, ChartConfig(**SMALL), url_options(url, num=6)).complete
+        assert not FsspecStore(url).exists(LEASE_NAME)
+
+
+def test_job_arrays_and_foreign_content_at_a_url_are_refused_with_the_reason():
+    url = new_url()
+    with pytest.raises(ConfigError, match=r"--shard i/n job arrays need a local or shared folder.*--backend ray"):
+        run(DOMAIN, ChartConfig(**SMALL), url_options(url, job=(0, 2)))
+    FsspecStore(url).write_bytes("notes.txt", b"someone's file")
+    with pytest.raises(ConfigError, match=r"is not empty and holds no manifest.json \(notes.txt\)"):
+        run(DOMAIN, ChartConfig(**SMALL), url_options(url))
+
+
+def test_urls_and_paths_open_the_right_store(tmp_path):
+    assert open_store("memory://bucket/name").name == "name"
+    assert type(open_store(f"file://{tmp_path}")).__name__ == "FsspecStore"
+    assert type(open_store(str(tmp_path))).__name__ == "LocalStore"
+    with pytest.raises(ConfigError, match=r"cannot open output nosuchprotocol://x"):
+        open_store("nosuchprotocol://x")
