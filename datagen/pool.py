@@ -136,24 +136,29 @@ class WorkerPool:
                 self.replace(worker, lost, on_outcome)
 
     def receive(self, worker: Worker, on_outcome: Callable[[ItemOutcome], None]) -> str | None:
-        """Read every message the worker has sent; a reason if its pipe broke."""
-        try:
-            while worker.conn.poll():
+        """Read every message the worker has sent; a reason if its pipe broke.
+
+        Only the pipe's errors mean the worker is gone: an error raised while handling an outcome (the parent's
+        own write failing) propagates, never to be mistaken for a dead worker.
+        """
+        while True:
+            try:
+                if not worker.conn.poll():
+                    return None
                 kind, payload = worker.conn.recv()
-                if kind == "init_failed":
-                    raise GenerationError(f"a {self.spec.domain} worker could not start: {payload}")
-                if kind == "ready":
-                    worker.ready = True
-                    continue
-                task = worker.assigned.popleft()
-                worker.since = time.monotonic()
-                self.deaths_in_a_row = 0
-                payload.events[:0] = self.crash_events.pop(task.index, [])
-                on_outcome(payload)
-        except (EOFError, OSError):
-            worker.process.join(STOP_GRACE_SECONDS)
-            return f"died (exit code {worker.process.exitcode})"
-        return None
+            except (EOFError, OSError):
+                worker.process.join(STOP_GRACE_SECONDS)
+                return f"died (exit code {worker.process.exitcode})"
+            if kind == "init_failed":
+                raise GenerationError(f"a {self.spec.domain} worker could not start: {payload}")
+            if kind == "ready":
+                worker.ready = True
+                continue
+            task = worker.assigned.popleft()
+            worker.since = time.monotonic()
+            self.deaths_in_a_row = 0
+            payload.events[:0] = self.crash_events.pop(task.index, [])
+            on_outcome(payload)
 
     def replace(self, worker: Worker, reason: str, on_outcome: Callable[[ItemOutcome], None]) -> None:
         """Retire a dead or hung worker, charge its current item, requeue the rest and start a fresh one."""

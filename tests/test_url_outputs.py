@@ -16,6 +16,7 @@ import time
 import uuid
 
 import pytest
+from fsspec.implementations.memory import MemoryFileSystem
 
 from chart_edit.domain import DOMAIN, ChartConfig
 from datagen.errors import ConfigError
@@ -76,14 +77,25 @@ def test_a_shard_of_the_wrong_size_at_a_url_is_made_again(chart_dataset):
     assert FsspecStore(url).read_bytes("data/train-00000-of-00002.parquet") == good
 
 
-def test_an_interrupted_commit_leaves_no_object_under_the_final_name_and_the_next_run_sweeps_it(tmp_path):
+def test_an_upload_cut_off_half_way_leaves_no_object_under_the_final_name(monkeypatch):
     url = new_url()
     store = FsspecStore(url)
-    with pytest.raises(RuntimeError), store.committing("data/train-00000-of-00001.parquet") as temporary:
-        temporary.write_bytes(b"half a shard")
-        raise RuntimeError("killed mid-write")
+
+    def upload_half_then_drop(self, lpath, rpath, *args, **kwargs):
+        with open(lpath, "rb") as source, self.open(rpath, "wb") as target:
+            target.write(source.read()[:5])
+        raise ConnectionError("connection reset during upload")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(MemoryFileSystem, "put_file", upload_half_then_drop)
+        with pytest.raises(ConnectionError), store.committing("data/train-00000-of-00001.parquet") as temporary:
+            temporary.write_bytes(b"a whole shard")
     assert store.files() == []
-    # A crash between upload and move leaves the hidden temporary object: a later run removes it.
+
+
+def test_a_temporary_object_left_by_a_crash_is_swept_by_the_next_run():
+    url = new_url()
+    store = FsspecStore(url)
     leftover = f"data/.train-00000-of-00001.parquet.{uuid.uuid4().hex[:12]}.tmp"
     store.write_bytes(leftover, b"half a shard")
     run(DOMAIN, ChartConfig(**SMALL), url_options(url, num=6))
