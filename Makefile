@@ -62,6 +62,7 @@ bench: $(INSTALLED)
 	$(PY) bench/bench_clevr.py
 	$(PY) bench/bench_realworld.py
 	$(PY) bench/bench_train.py
+	$(PY) bench/bench_ray.py
 
 clean:
 	rm -rf $(DEMO) .pytest_cache

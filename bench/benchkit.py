@@ -145,8 +145,8 @@ def show_table(
         console.print(note)
 
 
-def write_results(name: str, markdown: str, record: dict) -> None:
-    """Write `bench/results/<name>.md` and `<name>.json`."""
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{name}.md").write_text(markdown)
-    (RESULTS / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
+def write_results(name: str, markdown: str, record: dict, folder: Path = RESULTS) -> None:
+    """Write `<name>.md` and `<name>.json` into `folder` (`bench/results/`; a smoke test passes its own)."""
+    folder.mkdir(exist_ok=True)
+    (folder / f"{name}.md").write_text(markdown)
+    (folder / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")

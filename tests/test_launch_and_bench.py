@@ -1,4 +1,4 @@
-"""What ships for GPU clusters, checked on the CPU: the launch configs, and the GPU benchmark's smoke run."""
+"""What ships for clusters, checked on the CPU: the launch configs, and the GPU and Ray benchmarks' smoke runs."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from training.recipe import load_recipe
 pytest_plugins = ["training_fixtures"]
 CONFIGS = Path(__file__).parent.parent / "training" / "configs"
 BENCH = Path(__file__).parent.parent / "bench" / "bench_train_gpu.py"
+RAY_BENCH = Path(__file__).parent.parent / "bench" / "bench_ray.py"
 
 
 @pytest.mark.parametrize(("name", "machines", "processes"), [("one-gpu", 1, 1), ("one-node", 1, 8),
@@ -40,3 +41,18 @@ def test_the_gpu_benchmark_runs_its_smoke_mode_on_the_cpu(tmp_path, chart_datase
     assert measured["batched"]["tokens"] > 0 and measured["ratio"] > 0
     assert {"policy log-probs", "reference log-probs", "backward", "optimizer"} <= set(measured["step"])
     assert "ratio (goal >= 10x)" in (tmp_path / "train_gpu_smoke.md").read_text()
+
+
+def test_the_ray_benchmark_runs_its_smoke_mode(tmp_path):
+    pytest.importorskip("ray")
+    command = [sys.executable, str(RAY_BENCH), "--smoke", "--results", str(tmp_path)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env={"OMP_NUM_THREADS": "1",
+                            "PATH": str(Path(sys.executable).parent), "HOME": str(tmp_path)})  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    local, ray = json.loads((tmp_path / "ray_smoke.json").read_text())["rows"]
+    assert (local["backend"], ray["backend"]) == ("local", "ray")
+    assert local["pairs"] == ray["pairs"] == 16 and ray["same"] == "yes (8/8)", "both backends write the same bytes"
+    assert ray["startup_s"] > 0 and ray["ratio"] > 0
+    # Ray's workers are the raylet's children, which getrusage never sees: the process tree's count must.
+    assert ray["cpu_s"] > ray["rusage_cpu_s"] and local["cpu_s"] >= 0.9 * local["rusage_cpu_s"]
+    assert "time ray/local" in (tmp_path / "ray_smoke.md").read_text()
