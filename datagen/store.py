@@ -5,8 +5,8 @@ work on both. Two guarantees hold on every store:
 
 - **Atomic commits.** A file appears under its final name only whole: on a local folder it is written to a hidden
   temporary sibling, fsynced and renamed (`datagen.files`); on a URL it is uploaded to a hidden temporary name and
-  moved (`fs.mv`: a rename, or the store's server-side copy). A crash leaves at most a `.NAME.*.tmp` file, which a
-  later run removes.
+  moved (`fs.mv`: a rename, or the store's server-side copy), or, on the Hub, uploaded as one commit. A crash
+  leaves at most a `.NAME.*.tmp` file, which a later run removes.
 - **One writer.** `run_lock` refuses a second run into the same output while one is going. A local folder uses
   `flock` (released by the kernel when a process dies, even by `kill -9`); a URL uses a lease file with a heartbeat,
   since object stores have no locks.
@@ -43,6 +43,8 @@ LEASE_HEARTBEAT_SECONDS = 60.0
 LEASE_EXPIRY_SECONDS = 300.0
 """A lease not renewed for this long belongs to a dead run (another machine's: a dead process here is seen at once)."""
 TEMPORARY_SUFFIX = ".tmp"
+COMMIT_PROTOCOLS = {"hf"}
+"""Stores where one upload is already one atomic commit (the Hub): a temporary name and a move would add two."""
 
 
 def is_url(location: str | Path) -> bool:
@@ -242,7 +244,8 @@ class FsspecStore(Store):
     """A URL any installed fsspec filesystem serves: `s3://bucket/prefix`, `gs://...`, `hf://datasets/ORG/NAME`...
 
     Files are written locally first, uploaded to a hidden temporary name and moved into place, so that a reader
-    (or a resume) never sees a partial object. Shards are checked on resume by size, not by re-downloading them
+    (or a resume) never sees a partial object; on the Hub, where an upload is itself one atomic commit, they are
+    uploaded to their name directly. Shards are checked on resume by size, not by re-downloading them
     to hash: a committed object is whole by construction, and hashing terabytes over the network would make
     resuming cost as much as the run.
     """
@@ -258,6 +261,8 @@ class FsspecStore(Store):
         self.location = url
         self.root = root.rstrip("/")
         self.writer = uuid.uuid4().hex[:12]
+        protocols = {self.fs.protocol} if isinstance(self.fs.protocol, str) else set(self.fs.protocol)
+        self.uploads_are_commits = bool(protocols & COMMIT_PROTOCOLS)
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (FsspecStore, (self.url,))
@@ -302,6 +307,9 @@ class FsspecStore(Store):
         with tempfile.TemporaryDirectory(prefix="vzero-") as scratch:
             local = Path(scratch) / final.name
             yield local
+            if self.uploads_are_commits:
+                self.fs.put_file(str(local), str(final))
+                return
             try:
                 self.fs.makedirs(str(final.parent), exist_ok=True)
                 self.fs.put_file(str(local), temporary)

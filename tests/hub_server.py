@@ -158,6 +158,7 @@ ROUTES = [
     ("POST", r"^/api/validate-yaml$", "validate_yaml"),
     ("GET", rf"^/api/datasets/{REPO}(?:/revision/(?P<rev>[^/]+))?$", "repo_info"),
     ("GET", rf"^/api/datasets/{REPO}/tree/(?P<rev>[^/]+)(?:/(?P<path>.*))?$", "tree"),
+    ("POST", rf"^/api/datasets/{REPO}/paths-info/(?P<rev>[^/]+)$", "paths_info"),
     ("POST", rf"^/api/datasets/{REPO}/branch/(?P<rev>[^/]+)$", "create_branch"),
     ("POST", rf"^/api/datasets/{REPO}/preupload/(?P<rev>[^/]+)$", "preupload"),
     ("POST", rf"^/api/datasets/{REPO}/commit/(?P<rev>[^/]+)$", "commit"),
@@ -315,6 +316,25 @@ class HubRequestHandler(BaseHTTPRequestHandler):
         entries += [{"type": "directory", "oid": "0" * 40, "path": folder} for folder in sorted(folders)]
         self.send(200, entries)
 
+    def paths_info(self, repo: str, rev: str, query: str) -> None:
+        """The entries of the paths asked for that exist (files and folders), as `HfFileSystem.info` asks."""
+        asked = parse_qs(self.read_body().decode()).get("paths", [])
+        found = self.repo_or_404(repo, rev)
+        if not found:
+            return
+        files = found.branches[self.branch_of(found, rev)]
+        entries = []
+        for path in asked:
+            stored = files.get(path)
+            if stored is not None:
+                entry = {"type": "file", "oid": stored.git_oid, "size": stored.size, "path": path}
+                if stored.sha256:
+                    entry["lfs"] = {"oid": stored.sha256, "size": stored.size, "pointerSize": 130}
+                entries.append(entry)
+            elif any(name.startswith(path.rstrip("/") + "/") for name in files):
+                entries.append({"type": "directory", "oid": "0" * 40, "path": path})
+        self.send(200, entries)
+
     def create_branch(self, repo: str, rev: str, query: str) -> None:
         self.read_body()
         found = self.repo_or_404(repo)
@@ -389,6 +409,12 @@ class HubRequestHandler(BaseHTTPRequestHandler):
             return
         data = self.hub.blobs[stored.sha256 or stored.git_oid]
         headers = {"X-Repo-Commit": found.heads[branch], "ETag": f'"{stored.sha256 or stored.git_oid}"'}
+        asked = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range") or "")
+        if asked:  # a range read, as `HfFileSystem` makes for Parquet footers and row groups
+            start, stop = int(asked[1]), min(int(asked[2] or len(data) - 1), len(data) - 1)
+            headers["Content-Range"] = f"bytes {start}-{stop}/{len(data)}"
+            self.send(206, data[start : stop + 1], headers)
+            return
         self.send(200, data, headers)
 
 

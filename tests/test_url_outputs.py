@@ -17,12 +17,16 @@ import uuid
 
 import pytest
 from fsspec.implementations.memory import MemoryFileSystem
+from huggingface_hub import HfApi, constants
 
 from chart_edit.domain import DOMAIN, ChartConfig
 from datagen.errors import ConfigError
 from datagen.runner import RunOptions, run
 from datagen.store import LEASE_EXPIRY_SECONDS, LEASE_NAME, FsspecStore, open_store
 from tests.conftest import SMALL
+from tests.hub_server import TOKEN
+
+pytest_plugins = ["hub_server"]  # the `hub` fixture: a running stand-in Hub
 
 
 def new_url() -> str:
@@ -155,3 +159,24 @@ def test_urls_and_paths_open_the_right_store(tmp_path):
     assert type(open_store(str(tmp_path))).__name__ == "LocalStore"
     with pytest.raises(ConfigError, match=r"cannot open output nosuchprotocol://x"):
         open_store("nosuchprotocol://x")
+
+
+def test_a_hub_dataset_url_is_written_and_resumed_through_huggingface_hubs_own_filesystem(
+    hub, monkeypatch, chart_dataset
+):
+    """`hf://datasets/ORG/NAME` through the real `HfFileSystem`, against the stand-in Hub (tests/hub_server.py):
+    every file is a commit, every move a server-side copy plus a delete, reads are range requests."""
+    monkeypatch.setattr(constants, "ENDPOINT", hub.url)
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", hub.url + "/{repo_id}/resolve/{revision}/{filename}")
+    HfApi(endpoint=hub.url, token=TOKEN).create_repo("org/ds", repo_type="dataset")
+    url = "hf://datasets/org/ds"
+    summary = run(DOMAIN, ChartConfig(**SMALL), url_options(url))
+    assert summary.complete and summary.out == url
+    published = {path: (hub.stored_folder("org/ds") / path).read_bytes() for path in hub.files("org/ds")}
+    assert published == local_files(chart_dataset)
+    assert not [request for request in hub.requests if ".tmp" in request], "a Hub upload is its own atomic commit"
+
+    HfApi(endpoint=hub.url, token=TOKEN).delete_file("data/train-00001-of-00002.parquet", "org/ds", repo_type="dataset")
+    summary = run(DOMAIN, ChartConfig(**SMALL), url_options(url))
+    assert (summary.shards_made, summary.shards_kept) == (1, 1)
+    assert {path: (hub.stored_folder("org/ds") / path).read_bytes() for path in hub.files("org/ds")} == published
