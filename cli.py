@@ -207,7 +207,19 @@ def print_summary(summary) -> None:
         # soft_wrap: a long path stays one line that can be copied, whatever the terminal's width.
         out = summary.out.rstrip("/")
         console.print(f"preview: {out}/{PREVIEW_NAME}   card: {out}/{CARD_NAME}", soft_wrap=True)
-        console.print(f"load:    datasets.load_dataset({out!r}, split='train')", soft_wrap=True)
+        console.print(f"load:    {load_hint(out)}", soft_wrap=True)
+
+
+def load_hint(out: str) -> str:
+    """How to load the finished dataset with `datasets`: by Hub id, as Parquet files at a URL, or as a folder."""
+    from datagen.store import is_url
+
+    hub_prefix = "hf://datasets/"
+    if out.startswith(hub_prefix):
+        return f"datasets.load_dataset({out[len(hub_prefix) :]!r}, split='train')"
+    if is_url(out):
+        return f"datasets.load_dataset('parquet', data_files={out + '/data/*.parquet'!r}, split='train')"
+    return f"datasets.load_dataset({out!r}, split='train')"
 
 
 # How a run is carried out, not what it makes: left out of the recorded command.

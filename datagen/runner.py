@@ -32,7 +32,7 @@ from datagen.preview import write_preview
 from datagen.public import PathScrubber, public_config
 from datagen.registry import Domain, PairGenerator
 from datagen.shards import ShardPlan, plan_shards, select_shards, write_parquet
-from datagen.store import LEASE_NAME, RUN_LOCK_NAME, Store, is_temporary, open_store
+from datagen.store import LEASE_NAME, RUN_LOCK_NAME, Store, is_temporary, is_url, open_store
 from datagen.worker import ItemOutcome, WorkerSpec
 
 # Abort once this many items have failed and they are most of what was tried: that is a bug or a bad
@@ -145,7 +145,7 @@ def prepare_output(store: Store) -> None:
 def create_output(out: Path | str) -> Store:
     """The store of `--out`, its local folder created first (the run lock lives in it)."""
     store = open_store(out)
-    if isinstance(out, Path) or "://" not in str(out):
+    if not is_url(out):
         folder = Path(out)
         if folder.exists() and not folder.is_dir():
             raise ConfigError(f"output {out} exists and is not a folder")

@@ -15,6 +15,7 @@ import sys
 import time
 import uuid
 
+import datasets
 import pytest
 from fsspec.implementations.memory import MemoryFileSystem
 from huggingface_hub import HfApi, constants
@@ -23,7 +24,7 @@ from chart_edit.domain import DOMAIN, ChartConfig
 from datagen.errors import ConfigError
 from datagen.runner import RunOptions, run
 from datagen.store import LEASE_EXPIRY_SECONDS, LEASE_NAME, FsspecStore, open_store
-from tests.conftest import SMALL
+from tests.conftest import SMALL, content_hash
 from tests.hub_server import TOKEN
 
 pytest_plugins = ["hub_server"]  # the `hub` fixture: a running stand-in Hub
@@ -180,3 +181,20 @@ def test_a_hub_dataset_url_is_written_and_resumed_through_huggingface_hubs_own_f
     summary = run(DOMAIN, ChartConfig(**SMALL), url_options(url))
     assert (summary.shards_made, summary.shards_kept) == (1, 1)
     assert {path: (hub.stored_folder("org/ds") / path).read_bytes() for path in hub.files("org/ds")} == published
+
+
+def test_the_cli_writes_to_a_url_and_its_load_hint_loads_the_dataset_back(tmp_path, chart_dataset):
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    url = f"file://{tmp_path}/bucket/ds"
+    arguments = ["chart", "--out", url, "--num", "12", "--seed", "3", "--shard-size", "6", "--size", "256x192"]
+    result = CliRunner().invoke(app, [*arguments, "--workers", "2"])
+    assert result.exit_code == 0, result.output
+    hint = f"datasets.load_dataset('parquet', data_files='{url}/data/*.parquet', split='train')"
+    assert hint in result.output.replace("\n", "")
+    pairs = datasets.load_dataset("parquet", data_files=f"{url}/data/*.parquet", split="train")
+    assert pairs["id"] == [f"chart-s3-{index:08d}" for index in range(12)]
+    assert content_hash(tmp_path / "bucket" / "ds") == content_hash(chart_dataset)
+    assert "file:<absolute path>" in (tmp_path / "bucket" / "ds" / "manifest.json").read_text()
