@@ -34,9 +34,19 @@ ROOT = Path(__file__).parents[1]
 TRIALS = 10
 
 
-def command(out: Path, *, num: int = 16, workers: int = 2, shard_size: int = 4) -> list[str]:
-    return [VZERO, "chart", "--out", str(out), "--num", str(num), "--seed", "11", "--workers", str(workers),
-            "--shard-size", str(shard_size), "--size", "256x192"]  # fmt: skip
+DOMAIN_OPTIONS = {
+    "chart": ["--size", "256x192"],
+    "clevr": ["--size", "96x64", "--samples", "4"],
+    "realworld": ["--max-side", "256"],
+}
+"""Each domain at a size that keeps a run to seconds."""
+
+
+def command(
+    out: Path, *, num: int = 16, workers: int = 2, shard_size: int = 4, domain: str = "chart", backend: str = "local"
+) -> list[str]:
+    return [VZERO, domain, "--out", str(out), "--num", str(num), "--seed", "11", "--workers", str(workers),
+            "--shard-size", str(shard_size), "--backend", backend, *DOMAIN_OPTIONS[domain]]  # fmt: skip
 
 
 def start(out: Path, **kwargs) -> subprocess.Popen:
@@ -87,22 +97,41 @@ def reference(tmp_path_factory) -> tuple[dict[str, bytes], float]:
     return published_files(out), time.monotonic() - started
 
 
-def test_kill_9_of_the_whole_cli_at_random_moments_then_rerunning_gives_the_uninterrupted_dataset(tmp_path, reference):
-    files, seconds = reference
-    moments = random.Random(20261130).sample([seconds * step / 40 for step in range(2, 44)], TRIALS)
+def kill_at_random_moments(tmp_path: Path, files: dict[str, bytes], seconds: float, trials: int, **run) -> None:
+    """Start the run, `kill -9` its whole process group at a random moment, re-run it; `trials` times."""
+    moments = random.Random(20261130).sample([seconds * step / 40 for step in range(2, 44)], trials)
     interrupted_mid_run = 0
     for trial, moment in enumerate(sorted(moments)):
         out = tmp_path / f"trial-{trial}" / "ds"
-        process = start(out)
+        process = start(out, **run)
         time.sleep(moment)
         if process.poll() is None:
             interrupted_mid_run += 1
             os.killpg(process.pid, signal.SIGKILL)
         process.wait()
-        finish(out)
+        finish(out, **run)
         assert published_files(out) == files, f"trial {trial}: killed after {moment:.2f} s"
         assert temporaries(out) == [], f"trial {trial}: killed after {moment:.2f} s"
-    assert interrupted_mid_run >= TRIALS // 2, "most kills must land while the run is going"
+    assert interrupted_mid_run >= trials // 2, "most kills must land while the run is going"
+
+
+def test_kill_9_of_the_whole_cli_at_random_moments_then_rerunning_gives_the_uninterrupted_dataset(tmp_path, reference):
+    files, seconds = reference
+    kill_at_random_moments(tmp_path, files, seconds, TRIALS)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("domain", "backend"), [("chart", "ray"), ("clevr", "local"), ("clevr", "ray"), ("realworld", "local")]
+)
+def test_kill_9_trials_on_every_backend_and_domain(tmp_path, domain, backend):
+    """The same, 4 trials each, on the Ray backend (the CLI's own Ray instance dies with it) and the other domains."""
+    run = {"domain": domain, "backend": backend, "num": 8, "shard_size": 2}
+    started = time.monotonic()
+    finish(tmp_path / "uninterrupted" / "ds", **run)
+    seconds = time.monotonic() - started
+    files = published_files(tmp_path / "uninterrupted" / "ds")
+    kill_at_random_moments(tmp_path / "trials", files, seconds, 4, **run)
 
 
 @pytest.fixture
