@@ -209,10 +209,11 @@ def test_an_object_store_that_refuses_writes_stops_the_run_and_the_run_resumes(m
     assert store.temporaries() == []
 
 
-def test_ctrl_c_stops_every_worker_keeps_finished_shards_and_says_how_to_resume(tmp_path, reference):
+@pytest.mark.parametrize("backend", ["local", "ray"])
+def test_ctrl_c_stops_every_worker_keeps_finished_shards_and_says_how_to_resume(tmp_path, reference, backend):
     files, _ = reference
     out = tmp_path / "ds"
-    process = start(out)
+    process = start(out, backend=backend)
     wait_for_shards(out, process, 1)
     workers = [child.pid for child in psutil.Process(process.pid).children(recursive=True)]
     assert workers, "the run finished before it could be interrupted"
@@ -223,12 +224,12 @@ def test_ctrl_c_stops_every_worker_keeps_finished_shards_and_says_how_to_resume(
     assert "Traceback" not in stderr.decode()
     time.sleep(0.5)
     alive = [pid for pid in workers if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
-    assert alive == [], "worker processes outlived the interrupted run"
+    assert alive == [], "worker processes (and on Ray, the instance the run started) outlived the interrupted run"
     manifest = read_manifest(out)
     assert 0 < len(manifest.shards) < manifest.num_shards, "interrupted too late to test anything"
     for entry in manifest.shards.values():
         assert (out / entry.path).read_bytes() == files[entry.path]
-    finish(out)
+    finish(out, backend=backend)
     assert published_files(out) == files
     assert temporaries(out) == []
 
