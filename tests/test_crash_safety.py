@@ -141,11 +141,12 @@ def small_tmpfs(tmp_path):
     mount_point.mkdir()
     mounted = []
 
-    def mount(kilobytes: int, *, remount: bool = False) -> Path:
-        options = f"size={kilobytes}k" + (",remount" if remount else "")
+    def mount(kilobytes: int, *, options: str = "") -> Path:
+        options = f"size={kilobytes}k" + (f",{options}" if options else "")
         result = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount_point)], capture_output=True)
-        if result.returncode != 0:
+        if result.returncode != 0 and not mounted:
             pytest.skip(f"cannot mount a tmpfs here ({result.stderr.decode().strip()}); needs root")
+        assert result.returncode == 0, result.stderr.decode()
         mounted.append(mount_point)
         return mount_point
 
@@ -172,7 +173,36 @@ def test_a_disk_that_fills_up_stops_the_run_with_a_clear_error_and_the_run_resum
         assert (out / entry.path).read_bytes() == files[entry.path], "a finished shard was damaged"
     assert temporaries(out) == []
 
-    small_tmpfs(4 * shard_bytes // 1024, remount=True)
+    small_tmpfs(4 * shard_bytes // 1024, options="remount")
+    finish(out)
+    assert published_files(out) == files
+    assert temporaries(out) == []
+
+
+def test_a_folder_that_becomes_unwritable_mid_run_stops_the_run_with_a_clear_error_and_the_run_resumes(
+    tmp_path, reference
+):
+    """`chattr +i` on `data/` once a shard is in: root ignores permission bits, but not an immutable folder."""
+    files, _ = reference
+    out = tmp_path / "ds"
+    process = start(out, workers=1)
+    wait_for_shards(out, process, 1)
+    assert process.poll() is None, "the run finished before the folder could be made unwritable"
+    locked = subprocess.run(["chattr", "+i", str(out / "data")], capture_output=True)
+    if locked.returncode != 0:
+        process.kill()
+        process.wait()
+        pytest.skip(f"cannot make a folder immutable here ({locked.stderr.decode().strip()}); needs root")
+    try:
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        subprocess.run(["chattr", "-i", str(out / "data")], check=True)
+    message = stderr.decode()
+    assert process.returncode == 1, message
+    assert "Operation not permitted" in message and "re-run the same command to resume" in message, message
+    assert "Traceback" not in message
+    for entry in read_manifest(out).shards.values():
+        assert (out / entry.path).read_bytes() == files[entry.path], "a finished shard was damaged"
     finish(out)
     assert published_files(out) == files
     assert temporaries(out) == []
