@@ -287,7 +287,8 @@ class FsspecStore(Store):
         return self.fs.cat_file(self.path(relative))
 
     def glob(self, pattern: str) -> list[str]:
-        return sorted(self.relative(path) for path in self.fs.glob(self.path(pattern)) if self.fs.isfile(path))
+        found = self.fs.glob(self.path(pattern), detail=True)  # the types come with the listing: no request per file
+        return sorted(self.relative(path) for path, info in found.items() if info.get("type") == "file")
 
     def files(self) -> list[str]:
         if not self.fs.exists(self.root):
