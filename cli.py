@@ -62,6 +62,9 @@ SettingsOption = Annotated[
     typer.Option("--set", help="A domain option as key=value (repeatable); `vzero domains` lists them."),
 ]
 DatasetArgument = Annotated[Path, typer.Argument(help="A dataset folder made by vzero.")]
+DatasetLocationArgument = Annotated[
+    str, typer.Argument(help="A dataset made by vzero: its folder, or its URL (s3://..., hf://datasets/ORG/NAME).")
+]
 LegacyOutArgument = Annotated[Path | None, typer.Argument(hidden=True, show_default=False)]
 """The output folder as the previous release took it, positional; `--out` replaces it."""
 
@@ -519,8 +522,10 @@ def realworld(
 @app.command()
 @reports_errors
 def preview(
-    dataset: DatasetArgument,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="PNG to write (default: DIR/preview.png).")] = None,
+    dataset: DatasetLocationArgument,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="PNG to write (default: the dataset's preview.png).")
+    ] = None,
     num: Annotated[
         int | None, typer.Option("--num", "-n", min=1, max=200, help="Number of pairs on the sheet [default: 12].")
     ] = None,
@@ -537,8 +542,8 @@ def preview(
 
 @app.command()
 @reports_errors
-def info(dataset: DatasetArgument) -> None:
-    """Counts per domain and edit kind, difficulty histogram, image sizes and rejects of a dataset folder."""
+def info(dataset: DatasetLocationArgument) -> None:
+    """Counts per domain and edit kind, difficulty histogram, image sizes and rejects of a dataset (folder or URL)."""
     from datagen.stats import DIFFICULTY_BINS, compute_stats
 
     stats = compute_stats(dataset)

@@ -198,3 +198,20 @@ def test_the_cli_writes_to_a_url_and_its_load_hint_loads_the_dataset_back(tmp_pa
     assert pairs["id"] == [f"chart-s3-{index:08d}" for index in range(12)]
     assert content_hash(tmp_path / "bucket" / "ds") == content_hash(chart_dataset)
     assert "file:<absolute path>" in (tmp_path / "bucket" / "ds" / "manifest.json").read_text()
+
+
+def test_info_and_preview_read_a_dataset_at_a_url():
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    url = new_url()
+    run(DOMAIN, ChartConfig(**SMALL), url_options(url))
+    store = FsspecStore(url)
+    store.remove("preview.png")
+    shown = CliRunner().invoke(app, ["info", url])
+    assert shown.exit_code == 0, shown.output
+    assert f"{url}: 12 pairs of 12 planned" in shown.output.replace("\n", "")
+    drawn = CliRunner().invoke(app, ["preview", url, "--num", "2"])
+    assert drawn.exit_code == 0, drawn.output
+    assert store.read_bytes("preview.png")[:8] == b"\x89PNG\r\n\x1a\n"
