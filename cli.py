@@ -48,7 +48,10 @@ RayAddressOption = Annotated[
 ]
 NumOption = Annotated[int, typer.Option("--num", "-n", help="Number of pairs to make.")]
 SeedOption = Annotated[int, typer.Option(help="Run seed; each pair's seed derives from it and the pair's index.")]
-WorkersOption = Annotated[int | None, typer.Option(help="Worker processes (default: all CPU cores).")]
+WorkersOption = Annotated[
+    int | None,
+    typer.Option(help="Worker processes (default: all CPU cores); with --backend ray, the CPUs of a Ray started here."),
+]
 ShardSizeOption = Annotated[int, typer.Option(help="Pairs per Parquet shard.")]
 ShardOption = Annotated[str | None, typer.Option(help="Make only shards i, i+n, i+2n, ... (job arrays), as 'i/n'.")]
 ItemTimeoutOption = Annotated[
