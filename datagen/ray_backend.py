@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import pickle
+import socket
 import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
 TASK_RETRIES = 3
 """Re-runs of a shard task whose process died (Ray's `max_retries`); errors raised by our code are not retried."""
+CONNECT_TIMEOUT_SECONDS = 10.0
 ITEM_WORKERS_PER_TASK = 1
 """Item processes per task: Ray places tasks per CPU (or GPU), so parallelism comes from running many tasks."""
 
@@ -97,6 +99,7 @@ def connect(ray: Any, options: RunOptions) -> bool:
     if ray.is_initialized():
         return False
     if options.ray_address is not None:
+        check_reachable(options.ray_address)
         try:
             ray.init(address=options.ray_address, log_to_driver=True)
         except ConnectionError as error:
@@ -105,6 +108,23 @@ def connect(ray: Any, options: RunOptions) -> bool:
     # A private instance for this run; its dashboard is left off (start a cluster with `ray start --head` for one).
     ray.init(num_cpus=options.workers, include_dashboard=False, log_to_driver=True)
     return True
+
+
+def check_reachable(address: str) -> None:
+    """Fail at once on a `HOST:PORT` nothing answers at: Ray itself retries such an address for minutes, silently.
+
+    `auto` and `ray://` addresses are left to Ray, which reports those clearly.
+    """
+    host, _, port = address.rpartition(":")
+    if address == "auto" or "://" in address or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_SECONDS).close()
+    except OSError as error:
+        raise ConfigError(
+            f"cannot reach the Ray cluster at {address}: {error.strerror or error}; is `ray start --head` running "
+            "there, and is this its GCS port (6379 by default)?"
+        ) from None
 
 
 def execute_on_ray(

@@ -20,6 +20,7 @@ import pytest
 
 from chart_edit.domain import DOMAIN, ChartConfig
 from datagen.errors import ConfigError
+from datagen.ray_backend import check_reachable
 from datagen.registry import WorkerResources
 from datagen.runner import RunOptions, run
 from tests.conftest import SMALL, content_hash, make_chart_dataset
@@ -109,3 +110,28 @@ def test_work_no_node_can_take_is_refused_instead_of_waiting_forever(tmp_path):
     on_a_gpu = dataclasses.replace(DOMAIN, resources=lambda config: WorkerResources(cpus=1, gpus=1))
     with pytest.raises(ConfigError, match=r"each chart worker needs 1 GPU, and no node of the Ray cluster has that"):
         run(on_a_gpu, ChartConfig(**SMALL), ray_options(tmp_path / "gpu"))
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--backend", "spark"], "--backend must be one of local, ray, got 'spark'"),
+        (["--ray-address", "auto"], "--ray-address applies to --backend ray only"),
+    ],
+)
+def test_bad_backend_options_are_refused_with_what_is_wrong(tmp_path, options, message):
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    result = CliRunner().invoke(app, ["chart", "--out", str(tmp_path / "ds"), "--num", "2", *options])
+    assert result.exit_code == 1
+    assert message in result.output.replace("\n", " ")
+    assert not (tmp_path / "ds").exists()
+
+
+def test_a_cluster_address_nothing_answers_at_is_refused_at_once():
+    """Ray itself would retry such an address for minutes, printing only warnings."""
+    with pytest.raises(ConfigError, match=r"cannot reach the Ray cluster at 127.0.0.1:9: Connection refused"):
+        check_reachable("127.0.0.1:9")
+    check_reachable("auto")  # left to Ray
