@@ -23,12 +23,6 @@ def temporary_sibling(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.tmp")
 
 
-def remove_stale_temporaries(path: Path) -> None:
-    """Delete leftovers of interrupted writes of `path` by any process."""
-    for leftover in path.parent.glob(f".{path.name}.*.tmp"):
-        leftover.unlink(missing_ok=True)
-
-
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary path to write `path`'s content to; on success it is fsynced and renamed over `path`.

@@ -1,16 +1,14 @@
 """`manifest.json` and `report.jsonl` as typed records: what a run was asked to make and what it has finished.
 
 The manifest is the single source of truth for resume. Several processes (a job array writing into one
-folder) may update it, so every read-modify-write holds an exclusive lock, and files are replaced
-atomically so that a crash never leaves a half-written manifest. On disk it stays plain JSON (the same keys
-as ever); in memory every module reads it through these dataclasses, never by string keys.
+folder) may update it, so every read-modify-write holds the store's manifest lock (`Store.manifest_lock`), and
+files are replaced atomically so that a crash never leaves a half-written manifest. On disk it stays plain JSON
+(the same keys as ever); in memory every module reads it through these dataclasses, never by string keys.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -220,13 +218,6 @@ def differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> d
         elif left != right:
             found[f"{prefix}{key}"] = (left, right)
     return found
-
-
-@contextmanager
-def locked(out: Store | Path | str) -> Iterator[None]:
-    """Exclusive access to the manifest of `out` for a read-modify-write, across processes."""
-    with open_store(out).manifest_lock():
-        yield
 
 
 def read_manifest(out: Store | Path | str) -> Manifest | None:
