@@ -179,13 +179,13 @@ def test_a_disk_that_fills_up_stops_the_run_with_a_clear_error_and_the_run_resum
     assert temporaries(out) == []
 
 
-def test_a_folder_that_becomes_unwritable_mid_run_stops_the_run_with_a_clear_error_and_the_run_resumes(
-    tmp_path, reference
-):
+def test_a_folder_that_becomes_unwritable_mid_run_stops_the_run_with_a_clear_error_and_the_run_resumes(tmp_path):
     """`chattr +i` on `data/` once a shard is in: root ignores permission bits, but not an immutable folder."""
-    files, _ = reference
+    run = {"num": 64, "workers": 1}  # 16 shards: the folder turns unwritable mid-run on a fast machine too
+    finish(tmp_path / "uninterrupted" / "ds", **run)
+    files = published_files(tmp_path / "uninterrupted" / "ds")
     out = tmp_path / "ds"
-    process = start(out, workers=1)
+    process = start(out, **run)
     wait_for_shards(out, process, 1)
     assert process.poll() is None, "the run finished before the folder could be made unwritable"
     locked = subprocess.run(["chattr", "+i", str(out / "data")], capture_output=True)
@@ -203,7 +203,7 @@ def test_a_folder_that_becomes_unwritable_mid_run_stops_the_run_with_a_clear_err
     assert "Traceback" not in message
     for entry in read_manifest(out).shards.values():
         assert (out / entry.path).read_bytes() == files[entry.path], "a finished shard was damaged"
-    finish(out)
+    finish(out, **run)
     assert published_files(out) == files
     assert temporaries(out) == []
 
@@ -240,10 +240,13 @@ def test_an_object_store_that_refuses_writes_stops_the_run_and_the_run_resumes(m
 
 
 @pytest.mark.parametrize("backend", ["local", "ray"])
-def test_ctrl_c_stops_every_worker_keeps_finished_shards_and_says_how_to_resume(tmp_path, reference, backend):
-    files, _ = reference
+def test_ctrl_c_stops_every_worker_keeps_finished_shards_and_says_how_to_resume(tmp_path, backend):
+    # Long enough (16 shards, one worker) that the interrupt always lands mid-run, on a fast machine too.
+    run = {"num": 64, "workers": 1, "backend": backend}
+    finish(tmp_path / "uninterrupted" / "ds", **run)
+    files = published_files(tmp_path / "uninterrupted" / "ds")
     out = tmp_path / "ds"
-    process = start(out, backend=backend)
+    process = start(out, **run)
     wait_for_shards(out, process, 1)
     workers = [child.pid for child in psutil.Process(process.pid).children(recursive=True)]
     assert workers, "the run finished before it could be interrupted"
@@ -259,7 +262,7 @@ def test_ctrl_c_stops_every_worker_keeps_finished_shards_and_says_how_to_resume(
     assert 0 < len(manifest.shards) < manifest.num_shards, "interrupted too late to test anything"
     for entry in manifest.shards.values():
         assert (out / entry.path).read_bytes() == files[entry.path]
-    finish(out, backend=backend)
+    finish(out, **run)
     assert published_files(out) == files
     assert temporaries(out) == []
 
