@@ -49,10 +49,21 @@ def command(
             "--shard-size", str(shard_size), "--backend", backend, *DOMAIN_OPTIONS[domain]]  # fmt: skip
 
 
+def as_from_a_terminal() -> None:
+    """Ctrl-C at its default in the child, as under a terminal: an ignored SIGINT is inherited across exec, and a
+    shell without job control starts background commands (`make test &`, some CI runners) with SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(out: Path, **kwargs) -> subprocess.Popen:
     """The CLI in its own process group, as a terminal runs it (so that a signal can reach the whole group)."""
     return subprocess.Popen(
-        command(out, **kwargs), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+        command(out, **kwargs),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        preexec_fn=as_from_a_terminal,
     )
 
 
