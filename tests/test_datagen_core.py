@@ -17,6 +17,7 @@ from datagen.masks import boxes_from_mask, difference_mask
 from datagen.quality import QualityGate
 from datagen.record import Edit, Pair
 from datagen.seeding import item_seed
+from datagen.store import FsspecStore, LocalStore
 
 
 def test_load_dataset_reads_every_column_with_declared_features(chart_dataset):
@@ -90,3 +91,15 @@ def test_a_failed_shard_write_leaves_no_file_behind(tmp_path, monkeypatch):
     with pytest.raises(GenerationError, match="No space left on device"):
         shards.write_shard([], target)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("kind", ["folder", "url"])
+def test_a_write_that_fails_half_way_keeps_the_previous_file_whole(tmp_path, kind):
+    """What every store promises: a failed or interrupted write never replaces a good file with part of a new one."""
+    store = LocalStore(tmp_path / "ds") if kind == "folder" else FsspecStore(f"memory://{tmp_path.name}/ds")
+    store.write_bytes("manifest.json", b"old, whole")
+    with pytest.raises(OSError), store.committing("manifest.json") as temporary:
+        temporary.write_bytes(b"new, ha")
+        raise OSError(28, "No space left on device")
+    assert store.read_bytes("manifest.json") == b"old, whole"
+    assert store.temporaries() == []
