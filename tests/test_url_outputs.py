@@ -215,3 +215,9 @@ def test_info_and_preview_read_a_dataset_at_a_url():
     drawn = CliRunner().invoke(app, ["preview", url, "--num", "2"])
     assert drawn.exit_code == 0, drawn.output
     assert store.read_bytes("preview.png")[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_hub_dataset_that_does_not_exist_is_a_clear_error(hub, monkeypatch):
+    monkeypatch.setattr(constants, "ENDPOINT", hub.url)
+    with pytest.raises(ConfigError, match=r"cannot write to output hf://datasets/org/missing: .*repository not found"):
+        run(DOMAIN, ChartConfig(**SMALL), url_options("hf://datasets/org/missing"))
