@@ -367,7 +367,10 @@ class Lease:
                 f"is writing to {self.store.location}; wait for it to end. If it died on another machine, its lease "
                 f"expires {LEASE_EXPIRY_SECONDS:.0f} s after it was last seen"
             )
-        self.write()
+        try:
+            self.write()
+        except OSError as error:  # the first write to the output: a missing bucket or repository, no permission
+            raise ConfigError(f"cannot write to output {self.store.location}: {error}") from error
         time.sleep(0.2)
         winner = self.read()
         if winner is None or winner.get("owner") != self.owner["owner"]:
